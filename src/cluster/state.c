@@ -1,0 +1,132 @@
+/*-------------------------------------------------------------------------
+ *
+ * state.c
+ *	  The apply path for coordinator state, single-node mode: changes are
+ *	  written to the distx tables of this database.
+ *
+ * The decision row is written with the heap and index access methods rather
+ * than SPI: it is written from the pre-commit callback, where neither the
+ * caller's privileges nor triggers should matter.  Lookups use the latest
+ * snapshot, so that a REPEATABLE READ caller of distx.recover() cannot miss
+ * a decision that committed after its snapshot was taken.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#include "cluster/state.h"
+
+#define Natts_decisions			3
+#define Anum_decisions_xid		1
+#define Anum_decisions_participants	2
+#define Anum_decisions_decided_at	3
+
+static Oid
+decisions_relid(void)
+{
+	Oid			nsp = get_namespace_oid("distx", false);
+	Oid			relid = get_relname_relid("decisions", nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table distx.decisions does not exist"),
+				 errhint("Is the distx extension installed in this database?")));
+	return relid;
+}
+
+static Oid
+decisions_pkey(void)
+{
+	Oid			nsp = get_namespace_oid("distx", false);
+
+	return get_relname_relid("decisions_pkey", nsp);
+}
+
+void
+state_record_commit_decision(FullTransactionId fxid, const Oid *servers,
+							 int nservers)
+{
+	Relation	rel;
+	HeapTuple	tup;
+	Datum		values[Natts_decisions];
+	bool		nulls[Natts_decisions];
+	Datum	   *elems;
+	int			i;
+
+	elems = palloc(sizeof(Datum) * nservers);
+	for (i = 0; i < nservers; i++)
+		elems[i] = ObjectIdGetDatum(servers[i]);
+
+	memset(nulls, 0, sizeof(nulls));
+	values[Anum_decisions_xid - 1] = FullTransactionIdGetDatum(fxid);
+	values[Anum_decisions_participants - 1] =
+		PointerGetDatum(construct_array(elems, nservers, OIDOID,
+										sizeof(Oid), true, TYPALIGN_INT));
+	values[Anum_decisions_decided_at - 1] =
+		TimestampTzGetDatum(GetCurrentTimestamp());
+
+	rel = table_open(decisions_relid(), RowExclusiveLock);
+	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	CatalogTupleInsert(rel, tup);
+	heap_freetuple(tup);
+	table_close(rel, NoLock);
+}
+
+bool
+state_commit_decided(FullTransactionId fxid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	Snapshot	snapshot;
+	bool		found;
+
+	rel = table_open(decisions_relid(), AccessShareLock);
+	ScanKeyInit(&key, Anum_decisions_xid, BTEqualStrategyNumber,
+				F_XID8EQ, FullTransactionIdGetDatum(fxid));
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, decisions_pkey(), true, snapshot, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+void
+state_forget_decision(FullTransactionId fxid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Snapshot	snapshot;
+
+	rel = table_open(decisions_relid(), RowExclusiveLock);
+	ScanKeyInit(&key, Anum_decisions_xid, BTEqualStrategyNumber,
+				F_XID8EQ, FullTransactionIdGetDatum(fxid));
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, decisions_pkey(), true, snapshot, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		simple_heap_delete(rel, &tup->t_self);
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+}

@@ -1,0 +1,545 @@
+/*-------------------------------------------------------------------------
+ *
+ * connection.c
+ *	  Connections to distx nodes.
+ *
+ * Modelled on contrib/postgres_fdw's connection.c.  Each backend caches one
+ * connection per user mapping.  The first use of a node in a local
+ * transaction opens a remote transaction with the same isolation level
+ * (START TRANSACTION over the simple query protocol), and savepoints are
+ * opened lazily so that the remote nesting follows the local one.  The
+ * transaction and subtransaction callbacks (txn/txn.c) finish the remote
+ * transactions.
+ *
+ * Every wait for a node goes through WaitLatchOrSocket, so that cancel,
+ * SIGTERM and postmaster death are honoured: an interrupt raises an error
+ * while the remote statement runs, and the abort callback then sends a
+ * cancel request to the node before rolling it back, which is how a local
+ * cancel or statement_timeout reaches the remote statement.
+ *
+ * Every PGresult is cleared on every path, errors included.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_user_mapping.h"
+#include "libpq/libpq-be-fe-helpers.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "distx.h"
+#include "remote/connection.h"
+#include "remote/health.h"
+
+int			distx_cleanup_timeout = 30000;
+
+static HTAB *ConnectionHash = NULL;
+
+static void conn_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
+static void conn_begin_remote_xact(DistxConn *c);
+
+void
+connection_define_gucs(void)
+{
+	DefineCustomIntVariable("distx.cleanup_timeout",
+							"Time the second phase and rollback wait for a node before leaving the work to recovery.",
+							NULL,
+							&distx_cleanup_timeout,
+							30000, 100, 3600000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+HTAB *
+conn_cache(void)
+{
+	return ConnectionHash;
+}
+
+static void
+conn_cache_init(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(DistxConn);
+	ConnectionHash = hash_create("distx connections", 8, &ctl,
+								 HASH_ELEM | HASH_BLOBS);
+
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, conn_inval_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID, conn_inval_callback, (Datum) 0);
+}
+
+/*
+ * Open a libpq connection to a node, with the circuit breaker consulted
+ * first and told the outcome.  Errors are raised; the result is ready to
+ * use.
+ */
+PGconn *
+conn_connect(DistxNode *node)
+{
+	const char **keywords;
+	const char **values;
+	PGconn	   *conn;
+
+	node_conn_params(node, &keywords, &values);
+	health_circuit_admit(node->serverid, node->servername);
+
+	conn = libpqsrv_connect_params(keywords, values, false, PG_WAIT_EXTENSION);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
+
+		health_report_failure(node->serverid, msg);
+		libpqsrv_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to distx node \"%s\"", node->servername),
+				 errdetail_internal("%s", msg)));
+	}
+
+	/* see node_conn_params(): a non-superuser must have used a password */
+	if (!superuser_arg(node->userid) && node_password_required(node) &&
+		!PQconnectionUsedPassword(conn))
+	{
+		libpqsrv_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Non-superuser cannot connect to distx node \"%s\" if it does not request a password.",
+						   node->servername),
+				 errhint("Target server's authentication method must be changed or password_required=false set in the user mapping attributes.")));
+	}
+	health_report_success(node->serverid);
+	return conn;
+}
+
+void
+conn_close(PGconn *conn)
+{
+	libpqsrv_disconnect(conn);
+}
+
+DistxConn *
+conn_get(DistxNode *node)
+{
+	DistxConn  *c;
+	bool		found;
+
+	distx_require_preload("distx remote execution");
+	if (ConnectionHash == NULL)
+		conn_cache_init();
+
+	c = hash_search(ConnectionHash, &node->umid, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(((char *) c) + sizeof(Oid), 0, sizeof(DistxConn) - sizeof(Oid));
+	}
+
+	/* a changed server or mapping: reconnect, unless a transaction uses it */
+	if (c->conn != NULL && c->invalidated && c->xact_depth == 0)
+		conn_disconnect(c);
+	/* a connection broken while idle is replaced */
+	if (c->conn != NULL && c->xact_depth == 0 && PQstatus(c->conn) != CONNECTION_OK)
+		conn_disconnect(c);
+
+	if (c->xact_depth == 0 && !c->holds_slot)
+	{
+		health_bulkhead_acquire(node->serverid, node->servername);
+		c->holds_slot = true;
+		c->serverid = node->serverid;
+	}
+
+	if (c->conn == NULL)
+	{
+		PGconn	   *conn;
+		PGresult   *res;
+
+		c->serverid = node->serverid;
+		c->userid = node->userid;
+		strlcpy(c->servername, node->servername, NAMEDATALEN);
+		c->xact_depth = 0;
+		c->wrote = c->maybe_wrote = c->prepared = false;
+		c->changing_xact_state = false;
+		c->invalidated = false;
+		c->server_hashvalue = GetSysCacheHashValue1(FOREIGNSERVEROID,
+													ObjectIdGetDatum(node->serverid));
+		c->mapping_hashvalue = GetSysCacheHashValue1(USERMAPPINGOID,
+													 ObjectIdGetDatum(node->umid));
+
+		conn = conn_connect(node);
+		c->conn = conn;
+		health_count_connection(c->serverid, 1);
+
+		/*
+		 * Make values travel in formats that do not depend on the remote
+		 * settings, and learn whether the node can prepare transactions.
+		 */
+		if (!PQsendQuery(conn,
+						 "SET datestyle = ISO; SET intervalstyle = postgres; "
+						 "SET extra_float_digits = 3; "
+						 "SELECT current_setting('max_prepared_transactions')"))
+			conn_report_error(ERROR, NULL, c, "session setup");
+		res = libpqsrv_get_result_last(conn, PG_WAIT_EXTENSION);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+			conn_report_error(ERROR, res, c, "session setup");
+		c->max_prepared_xacts = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+
+	conn_begin_remote_xact(c);
+	return c;
+}
+
+/*
+ * Open the remote transaction and savepoints up to the local nest level.
+ */
+static void
+conn_begin_remote_xact(DistxConn *c)
+{
+	int			curlevel = GetCurrentTransactionNestLevel();
+
+	if (c->xact_depth <= 0)
+	{
+		const char *sql;
+
+		/* the remote isolation level follows the local one */
+		if (IsolationIsSerializable())
+			sql = XactReadOnly ? "START TRANSACTION ISOLATION LEVEL SERIALIZABLE READ ONLY"
+				: "START TRANSACTION ISOLATION LEVEL SERIALIZABLE";
+		else if (IsolationUsesXactSnapshot())
+			sql = XactReadOnly ? "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+				: "START TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+		else
+			sql = XactReadOnly ? "START TRANSACTION ISOLATION LEVEL READ COMMITTED READ ONLY"
+				: "START TRANSACTION ISOLATION LEVEL READ COMMITTED";
+		c->wrote = c->maybe_wrote = c->prepared = false;
+		c->gid[0] = '\0';
+		c->changing_xact_state = true;
+		conn_exec_simple(c, sql);
+		c->changing_xact_state = false;
+		c->xact_depth = 1;
+	}
+
+	while (c->xact_depth < curlevel)
+	{
+		char		sql[64];
+
+		snprintf(sql, sizeof(sql), "SAVEPOINT distx_s%d", c->xact_depth + 1);
+		c->changing_xact_state = true;
+		conn_exec_simple(c, sql);
+		c->changing_xact_state = false;
+		c->xact_depth++;
+	}
+}
+
+/*
+ * Report an error from a node.  The remote SQLSTATE, message, detail, hint
+ * and context are passed through, with the remote statement as context.
+ * The result is cleared.  A lost connection is counted against the node's
+ * circuit.
+ */
+void
+conn_report_error(int elevel, PGresult *res, DistxConn *c, const char *sql)
+{
+	char	   *diag_sqlstate = NULL;
+	char	   *message_primary = NULL;
+	char	   *message_detail = NULL;
+	char	   *message_hint = NULL;
+	char	   *message_context = NULL;
+	int			sqlstate;
+	bool		lost = (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK);
+
+	if (res)
+	{
+		diag_sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		message_primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		message_detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		message_hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+		message_context = PQresultErrorField(res, PG_DIAG_CONTEXT);
+		/* copy out: the result is cleared before ereport */
+		diag_sqlstate = diag_sqlstate ? pstrdup(diag_sqlstate) : NULL;
+		message_primary = message_primary ? pstrdup(message_primary) : NULL;
+		message_detail = message_detail ? pstrdup(message_detail) : NULL;
+		message_hint = message_hint ? pstrdup(message_hint) : NULL;
+		message_context = message_context ? pstrdup(message_context) : NULL;
+		PQclear(res);
+	}
+
+	if (diag_sqlstate)
+		sqlstate = MAKE_SQLSTATE(diag_sqlstate[0], diag_sqlstate[1],
+								 diag_sqlstate[2], diag_sqlstate[3],
+								 diag_sqlstate[4]);
+	else
+		sqlstate = ERRCODE_CONNECTION_FAILURE;
+
+	if (message_primary == NULL && c->conn)
+		message_primary = pchomp(PQerrorMessage(c->conn));
+	if (lost)
+		health_report_failure(c->serverid, message_primary);
+
+	ereport(elevel,
+			(errcode(sqlstate),
+			 (message_primary && message_primary[0]) ?
+			 errmsg_internal("%s", message_primary) :
+			 errmsg("could not communicate with distx node \"%s\"", c->servername),
+			 message_detail ? errdetail_internal("%s", message_detail) : 0,
+			 message_hint ? errhint("%s", message_hint) : 0,
+			 message_context ? errcontext("%s", message_context) : 0,
+			 sql ? errcontext("remote SQL command on node \"%s\": %s", c->servername, sql) : 0));
+}
+
+/*
+ * Wait for the result of a query sent on a connection, honouring
+ * interrupts; returns the last result (the caller clears it).
+ */
+PGresult *
+conn_wait_result(DistxConn *c)
+{
+	return libpqsrv_get_result_last(c->conn, PG_WAIT_EXTENSION);
+}
+
+PGresult *
+conn_exec_params(DistxConn *c, const char *sql, int nparams,
+				 const char *const *values)
+{
+	PGresult   *res;
+	ExecStatusType status;
+
+	if (!PQsendQueryParams(c->conn, sql, nparams, NULL, values, NULL, NULL, 0))
+		conn_report_error(ERROR, NULL, c, sql);
+	res = conn_wait_result(c);
+	status = PQresultStatus(res);
+	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+		conn_report_error(ERROR, res, c, sql);
+	return res;
+}
+
+void
+conn_exec_simple(DistxConn *c, const char *sql)
+{
+	PGresult   *res;
+
+	if (!PQsendQuery(c->conn, sql))
+		conn_report_error(ERROR, NULL, c, sql);
+	res = conn_wait_result(c);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		conn_report_error(ERROR, res, c, sql);
+	PQclear(res);
+}
+
+bool
+conn_send_simple(DistxConn *c, const char *sql)
+{
+	if (c->conn == NULL)
+		return false;
+	return PQsendQuery(c->conn, sql) == 1;
+}
+
+/*
+ * Collect the result of a command sent with conn_send_simple during cleanup
+ * (after commit or during abort), where no error may be raised and no
+ * interrupt may be processed: wait at most until the deadline, report a
+ * failure at elevel (WARNING or lower), and return whether the command
+ * succeeded.  With ignore_missing, "prepared transaction does not exist" is
+ * success: another resolver got there first.
+ */
+bool
+conn_wait_cleanup(DistxConn *c, const char *sql, int elevel,
+				  TimestampTz deadline, bool ignore_missing)
+{
+	PGresult   *last = NULL;
+	bool		timed_out = false;
+	bool		ok;
+
+	for (;;)
+	{
+		PGresult   *res;
+
+		while (PQisBusy(c->conn))
+		{
+			int			wc;
+			long		cur_timeout;
+
+			cur_timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+														  deadline);
+			if (cur_timeout <= 0)
+			{
+				timed_out = true;
+				break;
+			}
+			wc = WaitLatchOrSocket(MyLatch,
+								   WL_LATCH_SET | WL_SOCKET_READABLE |
+								   WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   PQsocket(c->conn),
+								   cur_timeout, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			/* on a broken connection PQgetResult returns the error */
+			if ((wc & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
+				break;
+		}
+		if (timed_out)
+			break;
+		res = PQgetResult(c->conn);
+		if (res == NULL)
+			break;
+		PQclear(last);
+		last = res;
+	}
+
+	if (timed_out)
+	{
+		PQclear(last);
+		ereport(elevel,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("distx node \"%s\" did not answer \"%s\" in time",
+						c->servername, sql)));
+		/* the connection is in an unknown state: drop it at end of xact */
+		c->invalidated = true;
+		c->changing_xact_state = true;
+		return false;
+	}
+
+	if (last != NULL && (PQresultStatus(last) == PGRES_COMMAND_OK ||
+						 PQresultStatus(last) == PGRES_TUPLES_OK))
+		ok = true;
+	else if (last != NULL && ignore_missing &&
+			 PQresultErrorField(last, PG_DIAG_SQLSTATE) != NULL &&
+			 strcmp(PQresultErrorField(last, PG_DIAG_SQLSTATE), "42704") == 0)
+		ok = true;
+	else
+		ok = false;
+
+	if (!ok)
+	{
+		conn_report_error(elevel, last, c, sql);
+		return false;
+	}
+	PQclear(last);
+	return true;
+}
+
+/* send a command and collect it with conn_wait_cleanup */
+bool
+conn_exec_cleanup(DistxConn *c, const char *sql, int elevel, bool ignore_missing)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   distx_cleanup_timeout);
+
+	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
+		return false;
+	if (!conn_send_simple(c, sql))
+	{
+		conn_report_error(elevel, NULL, c, sql);
+		return false;
+	}
+	return conn_wait_cleanup(c, sql, elevel, deadline, ignore_missing);
+}
+
+/*
+ * If a statement is still running on the node (we were interrupted while
+ * waiting for it), cancel it and drain its results.  Returns false if the
+ * connection cannot be brought back to idle in time.
+ */
+bool
+conn_cancel_and_drain(DistxConn *c, TimestampTz deadline)
+{
+	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
+		return false;
+	if (PQtransactionStatus(c->conn) != PQTRANS_ACTIVE)
+		return true;
+
+	{
+		PGcancel   *cancel;
+		char		errbuf[256];
+
+		if ((cancel = PQgetCancel(c->conn)))
+		{
+			if (!PQcancel(cancel, errbuf, sizeof(errbuf)))
+				ereport(WARNING,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("could not send cancel request to distx node \"%s\": %s",
+								c->servername, errbuf)));
+			PQfreeCancel(cancel);
+		}
+	}
+	/* the cancelled statement's error is expected: don't report it */
+	return conn_wait_cleanup(c, "(cancelled statement)", DEBUG1, deadline, false) ||
+		(PQstatus(c->conn) == CONNECTION_OK &&
+		 PQtransactionStatus(c->conn) != PQTRANS_ACTIVE);
+}
+
+/*
+ * The local transaction is over: reset the remote transaction state and
+ * give back the bulkhead slot.  Without keep, or when the connection is in
+ * a state we cannot trust, it is closed.
+ */
+void
+conn_end_xact(DistxConn *c, bool keep)
+{
+	c->xact_depth = 0;
+	c->wrote = c->maybe_wrote = c->prepared = false;
+	c->gid[0] = '\0';
+	if (c->holds_slot)
+	{
+		health_bulkhead_release(c->serverid);
+		c->holds_slot = false;
+	}
+	if (c->conn == NULL)
+		return;
+	if (!keep || c->changing_xact_state || c->invalidated ||
+		PQstatus(c->conn) != CONNECTION_OK ||
+		PQtransactionStatus(c->conn) != PQTRANS_IDLE)
+		conn_disconnect(c);
+}
+
+void
+conn_disconnect(DistxConn *c)
+{
+	if (c->conn != NULL)
+	{
+		libpqsrv_disconnect(c->conn);
+		c->conn = NULL;
+		health_count_connection(c->serverid, -1);
+	}
+	c->changing_xact_state = false;
+	c->invalidated = false;
+}
+
+/*
+ * A server or user mapping changed: connections built from it are closed
+ * when no transaction uses them (at once if idle, else at transaction end).
+ */
+static void
+conn_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS scan;
+	DistxConn  *c;
+
+	hash_seq_init(&scan, ConnectionHash);
+	while ((c = (DistxConn *) hash_seq_search(&scan)))
+	{
+		if (c->conn == NULL)
+			continue;
+		if (hashvalue == 0 ||
+			(cacheid == FOREIGNSERVEROID && c->server_hashvalue == hashvalue) ||
+			(cacheid == USERMAPPINGOID && c->mapping_hashvalue == hashvalue))
+		{
+			if (c->xact_depth == 0)
+				conn_disconnect(c);
+			else
+				c->invalidated = true;
+		}
+	}
+}

@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * fault.h
+ *	  Test-only fault injection at the steps of the 2PC protocol.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DISTX_FAULT_H
+#define DISTX_FAULT_H
+
+extern void fault_define_gucs(void);
+
+/*
+ * Called at a named point of the protocol.  If distx.fault_point names it,
+ * the backend logs "distx fault point ... reached" and then, depending on
+ * distx.fault_action, raises an error ("error", only before the commit
+ * point), sleeps for distx.fault_sleep ("sleep"), or exits at once as a
+ * crash would ("exit").
+ */
+extern void fault_point(const char *name, bool can_error);
+
+#endif							/* DISTX_FAULT_H */

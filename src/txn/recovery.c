@@ -1,0 +1,405 @@
+/*-------------------------------------------------------------------------
+ *
+ * recovery.c
+ *	  Resolve the distx prepared transactions left on the nodes.
+ *
+ * A pass, for this origin server and database:
+ *
+ * 1. Take the horizon: the oldest transaction still running here.  Every
+ *    transaction older than it has finished, so all its PREPAREs (which
+ *    precede its commit) are visible in step 2.
+ * 2. On every node, list the prepared gids of this origin and database.
+ * 3. For each gid, check whether its transaction still runs here; if it
+ *    does, leave it (it may be committing right now).  Otherwise its fate is
+ *    sealed: look for its decision with the latest snapshot, and COMMIT
+ *    PREPARED if there is one, ROLLBACK PREPARED if not (presumed abort).
+ * 4. Forget (delete) decision rows older than the horizon whose
+ *    participants were all reached in step 2 and none of whose gids is
+ *    still prepared.
+ *
+ * Checking "still running" after listing, and forgetting only decisions
+ * older than a horizon taken before listing, are what keep a pass from
+ * rolling back a transaction that is committing while the pass runs (the
+ * same race DESIGN.md's "prepared, running, decisions, prepared again"
+ * order closes).
+ *
+ * Nodes that cannot be reached are retried with exponential backoff and
+ * full jitter (distx.retry_base_delay, distx.retry_max_delay).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "libpq/libpq-be-fe-helpers.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/lmgr.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#include "distx.h"
+#include "cluster/state.h"
+#include "remote/connection.h"
+#include "remote/health.h"
+#include "remote/node.h"
+#include "txn/gid.h"
+#include "txn/recovery.h"
+
+PG_FUNCTION_INFO_V1(distx_recover);
+
+int			distx_recovery_interval = 10000;
+int			distx_retry_base_delay = 100;
+int			distx_retry_max_delay = 30000;
+
+/* per-node retry state of this process (the worker, mostly) */
+typedef struct NodeRetry
+{
+	Oid			serverid;		/* hash key */
+	int			attempts;
+	TimestampTz next_at;
+} NodeRetry;
+
+static HTAB *node_retries = NULL;
+
+void
+recovery_define_gucs(void)
+{
+	DefineCustomIntVariable("distx.recovery_interval",
+							"Time between two recovery passes of the background worker.",
+							NULL,
+							&distx_recovery_interval,
+							10000, 100, 86400000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("distx.retry_base_delay",
+							"Base delay of the exponential backoff for retries of the second phase and recovery.",
+							NULL,
+							&distx_retry_base_delay,
+							100, 1, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("distx.retry_max_delay",
+							"Maximum delay of the exponential backoff for retries.",
+							NULL,
+							&distx_retry_max_delay,
+							30000, 1, 86400000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+/*
+ * Exponential backoff with full jitter: a uniformly random delay between 0
+ * and min(max, base * 2^attempt).
+ */
+long
+backoff_delay(int attempt, int base_ms, int max_ms)
+{
+	double		cap = base_ms;
+	int			i;
+
+	for (i = 0; i < attempt && cap < max_ms; i++)
+		cap *= 2;
+	if (cap > max_ms)
+		cap = max_ms;
+	return (long) (pg_prng_double(&pg_global_prng_state) * cap);
+}
+
+static NodeRetry *
+node_retry(Oid serverid)
+{
+	bool		found;
+	NodeRetry  *r;
+
+	if (node_retries == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(NodeRetry);
+		node_retries = hash_create("distx node retries", 16, &ctl,
+								   HASH_ELEM | HASH_BLOBS);
+	}
+	r = hash_search(node_retries, &serverid, HASH_ENTER, &found);
+	if (!found)
+	{
+		r->attempts = 0;
+		r->next_at = 0;
+	}
+	return r;
+}
+
+/* the full form of an xid that is at most one epoch old */
+static FullTransactionId
+full_xid(TransactionId xid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	uint32		epoch = EpochFromFullTransactionId(next);
+
+	if (xid > XidFromFullTransactionId(next))
+		epoch--;
+	return FullTransactionIdFromEpochAndXid(epoch, xid);
+}
+
+typedef struct FxidEntry
+{
+	FullTransactionId fxid;
+} FxidEntry;
+
+/* resolve the gids of one node; errors are raised */
+static void
+recover_node(DistxNode *node, const char *prefix, HTAB *unresolved,
+			 RecoveryResult *result)
+{
+	PGconn	   *volatile conn = NULL;
+	PGresult   *volatile res = NULL;
+	volatile int in_doubt = 0;
+
+	PG_TRY();
+	{
+		const char *params[1];
+		int			i;
+
+		conn = conn_connect(node);
+		params[0] = prefix;
+		res = libpqsrv_exec_params(conn,
+								   "SELECT gid FROM pg_catalog.pg_prepared_xacts "
+								   "WHERE database = current_database() AND starts_with(gid, $1)",
+								   1, NULL, params, NULL, NULL, 0,
+								   PG_WAIT_EXTENSION);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not list prepared transactions on distx node \"%s\": %s",
+							node->servername, pchomp(PQerrorMessage(conn)))));
+
+		for (i = 0; i < PQntuples(res); i++)
+		{
+			const char *gid = PQgetvalue(res, i, 0);
+			FullTransactionId fxid;
+			Oid			serverid;
+			bool		decided;
+			char	   *sql;
+			PGresult   *r2;
+
+			if (!gid_parse(gid, &fxid, &serverid) || serverid != node->serverid)
+				continue;
+
+			/* still running here: it may be committing right now */
+			if (FullTransactionIdFollowsOrEquals(fxid, ReadNextFullTransactionId()) ||
+				TransactionIdIsInProgress(XidFromFullTransactionId(fxid)))
+			{
+				in_doubt++;
+				hash_search(unresolved, &fxid, HASH_ENTER, NULL);
+				continue;
+			}
+
+			decided = state_commit_decided(fxid);
+			sql = psprintf("%s %s", decided ? "COMMIT PREPARED" : "ROLLBACK PREPARED",
+						   quote_literal_cstr(gid));
+			r2 = libpqsrv_exec(conn, sql, PG_WAIT_EXTENSION);
+			if (PQresultStatus(r2) == PGRES_COMMAND_OK)
+			{
+				if (decided)
+					result->committed++;
+				else
+					result->rolled_back++;
+				ereport(LOG,
+						(errmsg("distx recovery: %s on node \"%s\"", sql, node->servername)));
+			}
+			else if (PQresultErrorField(r2, PG_DIAG_SQLSTATE) == NULL ||
+					 strcmp(PQresultErrorField(r2, PG_DIAG_SQLSTATE), "42704") != 0)
+			{
+				/* gone already (42704) is fine: someone else resolved it */
+				ereport(WARNING,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("distx recovery could not run %s on node \"%s\": %s",
+								sql, node->servername, pchomp(PQerrorMessage(conn)))));
+				in_doubt++;
+				hash_search(unresolved, &fxid, HASH_ENTER, NULL);
+			}
+			PQclear(r2);
+		}
+	}
+	PG_CATCH();
+	{
+		PQclear(res);
+		if (conn)
+			conn_close(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PQclear(res);
+	conn_close(conn);
+
+	result->in_doubt += in_doubt;
+	health_set_in_doubt(node->serverid, in_doubt);
+}
+
+long
+recovery_pass(bool respect_backoff, RecoveryResult *result)
+{
+	List	   *servers;
+	List	   *volatile reached = NIL;
+	ListCell   *lc;
+	char	   *prefix;
+	HTAB	   *unresolved;
+	HASHCTL		ctl;
+	FullTransactionId horizon;
+	LOCKTAG		tag;
+	volatile long next_due = -1;
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	memset(result, 0, sizeof(*result));
+
+	/* one pass at a time per database (the worker and distx.recover()) */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x64697374, 0x7265, 3);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	/* 1. the horizon */
+	horizon = full_xid(GetOldestActiveTransactionId());
+
+	prefix = gid_prefix();
+	ctl.keysize = sizeof(FullTransactionId);
+	ctl.entrysize = sizeof(FxidEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	unresolved = hash_create("distx unresolved", 64, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	/* 2 and 3, node by node, each in a subtransaction */
+	servers = node_list_all();
+	foreach(lc, servers)
+	{
+		Oid			serverid = lfirst_oid(lc);
+		NodeRetry  *retry = node_retry(serverid);
+		MemoryContext oldcontext = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+
+		if (respect_backoff && retry->next_at > now)
+		{
+			long		due = TimestampDifferenceMilliseconds(now, retry->next_at);
+
+			if (next_due < 0 || due < next_due)
+				next_due = due;
+			result->unreachable++;
+			continue;
+		}
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcontext);
+		PG_TRY();
+		{
+			DistxNode  *node = node_lookup_by_oid(serverid, GetUserId(), false);
+
+			recover_node(node, prefix, unresolved, result);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+			reached = lappend_oid(reached, serverid);
+			retry->attempts = 0;
+			retry->next_at = 0;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+			long		delay;
+
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+
+			delay = backoff_delay(retry->attempts, distx_retry_base_delay,
+								  distx_retry_max_delay);
+			retry->attempts++;
+			retry->next_at = TimestampTzPlusMilliseconds(now, delay);
+			if (next_due < 0 || delay < next_due)
+				next_due = delay;
+			result->unreachable++;
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("distx recovery could not reach node with OID %u: %s",
+							serverid, edata->message),
+					 errdetail("Retrying in %ld ms.", delay)));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+	}
+
+	/* 4. forget decisions that are fully resolved */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT xid, participants FROM distx.decisions", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read distx.decisions");
+	for (i = 0; i < (int) SPI_processed; i++)
+	{
+		bool		isnull;
+		FullTransactionId fxid;
+		ArrayType  *arr;
+		Datum	   *elems;
+		int			n;
+		int			j;
+		bool		all_reached = true;
+
+		fxid = DatumGetFullTransactionId(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+		if (!FullTransactionIdPrecedes(fxid, horizon) ||
+			hash_search(unresolved, &fxid, HASH_FIND, NULL) != NULL)
+			continue;
+		arr = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[i],
+											   SPI_tuptable->tupdesc, 2, &isnull));
+		deconstruct_array(arr, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+						  &elems, NULL, &n);
+		for (j = 0; j < n; j++)
+			if (!list_member_oid(reached, DatumGetObjectId(elems[j])))
+				all_reached = false;
+		if (all_reached)
+		{
+			state_forget_decision(fxid);
+			result->forgotten++;
+		}
+	}
+	SPI_finish();
+
+	LockRelease(&tag, ExclusiveLock, false);
+	return next_due;
+}
+
+Datum
+distx_recover(PG_FUNCTION_ARGS)
+{
+	RecoveryResult r;
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5];
+
+	distx_require_preload("distx.recover()");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	(void) recovery_pass(false, &r);
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = Int32GetDatum(r.committed);
+	values[1] = Int32GetDatum(r.rolled_back);
+	values[2] = Int32GetDatum(r.in_doubt);
+	values[3] = Int32GetDatum(r.unreachable);
+	values[4] = Int32GetDatum(r.forgotten);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
