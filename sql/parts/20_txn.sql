@@ -91,7 +91,7 @@ SELECT distx.gid_prefix() || i.xid || '_*' AS gid,
 	   ARRAY(SELECT s.srvname FROM unnest(i.participants) WITH ORDINALITY p(oid, n)
 			 JOIN pg_catalog.pg_foreign_server s ON s.oid = p.oid ORDER BY p.n) AS participants,
 	   i.participant_states,
-	   now() - i.started_at AS age
+	   clock_timestamp() - i.started_at AS age
 FROM distx._inflight() i
 UNION ALL
 SELECT distx.gid_prefix() || d.xid || '_*',
@@ -101,7 +101,7 @@ SELECT distx.gid_prefix() || d.xid || '_*',
 	   ARRAY(SELECT s.srvname FROM unnest(d.participants) WITH ORDINALITY p(oid, n)
 			 JOIN pg_catalog.pg_foreign_server s ON s.oid = p.oid ORDER BY p.n),
 	   NULL,
-	   now() - d.decided_at
+	   clock_timestamp() - d.decided_at
 FROM distx.decisions d
 WHERE NOT EXISTS (SELECT 1 FROM distx._inflight() i WHERE i.xid::text::xid8 = d.xid);
 COMMENT ON VIEW distx.transactions IS
