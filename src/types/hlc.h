@@ -23,6 +23,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 
 typedef struct Hlc
 {
@@ -54,5 +55,11 @@ extern void hlc_clock_observe(const Hlc *remote, Hlc *result);
 
 /* total order: negative, zero or positive */
 extern int	hlc_cmp_internal(const Hlc *a, const Hlc *b);
+
+/* text and binary forms */
+extern void hlc_parse(const char *str, Hlc *result);
+extern char *hlc_to_cstring(const Hlc *h);
+extern void hlc_send_internal(StringInfo buf, const Hlc *h);
+extern void hlc_recv_internal(StringInfo buf, Hlc *h);
 
 #endif							/* DISTX_HLC_H */
