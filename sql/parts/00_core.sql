@@ -4,3 +4,7 @@
 \echo Use "CREATE EXTENSION distx" to load this file. \quit
 
 COMMENT ON SCHEMA distx IS 'distx: atomic cross-database transactions, sagas, CRDT column types, Raft coordinator failover';
+
+-- Everybody may use the schema; what each function or view allows is
+-- decided on the object (superuser-only functions revoke EXECUTE).
+GRANT USAGE ON SCHEMA distx TO PUBLIC;

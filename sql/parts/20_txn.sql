@@ -106,3 +106,5 @@ FROM distx.decisions d
 WHERE NOT EXISTS (SELECT 1 FROM distx._inflight() i WHERE i.xid::text::xid8 = d.xid);
 COMMENT ON VIEW distx.transactions IS
 'distributed transactions in flight in sessions, and committed ones whose second phase is not confirmed yet';
+
+GRANT SELECT ON distx.node_health, distx.transactions TO PUBLIC;

@@ -35,6 +35,7 @@
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
@@ -316,6 +317,7 @@ recovery_pass(bool respect_backoff, RecoveryResult *result)
 		{
 			ErrorData  *edata;
 			long		delay;
+			ForeignServer *server;
 
 			MemoryContextSwitchTo(oldcontext);
 			edata = CopyErrorData();
@@ -331,10 +333,11 @@ recovery_pass(bool respect_backoff, RecoveryResult *result)
 			if (next_due < 0 || delay < next_due)
 				next_due = delay;
 			result->unreachable++;
+			server = GetForeignServerExtended(serverid, FSV_MISSING_OK);
 			ereport(WARNING,
 					(errcode(edata->sqlerrcode),
-					 errmsg("distx recovery could not reach node with OID %u: %s",
-							serverid, edata->message),
+					 errmsg("distx recovery could not reach node \"%s\": %s",
+							server ? server->servername : "?", edata->message),
 					 errdetail("Retrying in %ld ms.", delay)));
 			FreeErrorData(edata);
 		}
