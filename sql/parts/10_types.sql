@@ -273,12 +273,21 @@ CREATE TYPE distx.lww (
 );
 COMMENT ON TYPE distx.lww IS 'last-write-wins register: a jsonb value, the hlc of its write and a vector clock';
 
-CREATE FUNCTION distx.lww(value anyelement) RETURNS distx.lww
+-- Writes on this node.  lww_new and lww_set are not called lww: a one-argument
+-- call lww('text') would be taken for a cast to the type lww.  The text
+-- overloads let string literals through (as JSON strings).
+CREATE FUNCTION distx.lww_new(value anyelement) RETURNS distx.lww
 	AS 'MODULE_PATHNAME', 'lww_new' LANGUAGE C VOLATILE PARALLEL SAFE;
-COMMENT ON FUNCTION distx.lww(anyelement) IS 'a register holding to_jsonb(value), written on this node now';
+CREATE FUNCTION distx.lww_new(value text) RETURNS distx.lww
+	AS 'MODULE_PATHNAME', 'lww_new' LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION distx.lww_new(anyelement) IS 'a register holding to_jsonb(value), written on this node now';
+COMMENT ON FUNCTION distx.lww_new(text) IS 'a register holding to_jsonb(value), written on this node now';
 CREATE FUNCTION distx.lww_set(old distx.lww, value anyelement) RETURNS distx.lww
 	AS 'MODULE_PATHNAME', 'lww_set' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE FUNCTION distx.lww_set(old distx.lww, value text) RETURNS distx.lww
+	AS 'MODULE_PATHNAME', 'lww_set' LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION distx.lww_set(distx.lww, anyelement) IS 'a write on this node that replaces old: ordered after it and causally following it';
+COMMENT ON FUNCTION distx.lww_set(distx.lww, text) IS 'a write on this node that replaces old: ordered after it and causally following it';
 CREATE FUNCTION distx.lww(value jsonb, ts distx.hlc, clock distx.vclock) RETURNS distx.lww
 	AS 'MODULE_PATHNAME', 'lww_make' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION distx.lww(jsonb, distx.hlc, distx.vclock) IS 'a register from its parts';

@@ -405,6 +405,16 @@ hlc_number(HlcParser *ps, uint64 max, const char *what, const char *field)
 	return v;
 }
 
+pg_attribute_noreturn()
+static void
+hlc_field_error(const char *str, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+			 errmsg("date/time field value out of range in hlc: \"%s\"", str),
+			 errdetail("%s", what)));
+}
+
 void
 hlc_parse(const char *str, Hlc *result)
 {
@@ -416,13 +426,11 @@ hlc_parse(const char *str, Hlc *result)
 				min,
 				sec;
 	int64		fsec = 0;
-	const char *date_start;
 
 	ps.input = str;
 	ps.p = str;
 	while (isspace((unsigned char) *ps.p))
 		ps.p++;
-	date_start = ps.p;
 	year = hlc_digits(&ps, 4, "Expected a four-digit year");
 	hlc_expect(&ps, '-', "Expected \"-\" after the year");
 	mon = hlc_digits(&ps, 2, "Expected a two-digit month");
@@ -455,14 +463,16 @@ hlc_parse(const char *str, Hlc *result)
 	}
 	hlc_expect(&ps, 'Z', "Expected \"Z\" (the time is in UTC)");
 
-	if (year < 1 || mon < 1 || mon > 12 ||
-		mday < 1 || mday > day_tab[isleap(year)][mon - 1] ||
-		hour > 23 || min > 59 || sec > 59)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
-				 errmsg("date/time field value out of range in hlc: \"%s\"", str),
-				 errdetail("The date or time starting at character %d does not exist.",
-						   pg_mbstrlen_with_len(str, date_start - str) + 1)));
+	if (year < 1)
+		hlc_field_error(str, "Year 0 does not exist.");
+	if (mon < 1 || mon > 12)
+		hlc_field_error(str, psprintf("Month %d is out of range.", mon));
+	if (mday < 1 || mday > day_tab[isleap(year)][mon - 1])
+		hlc_field_error(str,
+						psprintf("Day %d does not exist in %04d-%02d.", mday, year, mon));
+	if (hour > 23 || min > 59 || sec > 59)
+		hlc_field_error(str,
+						psprintf("Time %02d:%02d:%02d is out of range.", hour, min, sec));
 
 	hlc_expect(&ps, '/', "Expected \"/\" and the logical counter after the time");
 	result->logical = (uint32) hlc_number(&ps, PG_UINT32_MAX,

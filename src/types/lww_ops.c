@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * lww_ops.c
- *	  Operations on the lww type: writing (lww, lww_set), accessors, the
+ *	  Operations on the lww type: writing (lww_new, lww_set), accessors, the
  *	  merge (a CRDT join) and concurrency detection.
  *
- * Writes take their timestamps from this server's hybrid logical clock.
+ * Writes (lww_new, lww_set) take their timestamps from this server's hybrid
+ * logical clock.
  * lww_set(old, value) replaces a register: it observes old's hlc and ticks,
  * so the new write is ordered after the one it overwrites even when this
  * node's wall clock is behind the node that wrote old, and it increments
@@ -40,7 +41,7 @@ PG_FUNCTION_INFO_V1(lww_ne);
 PG_FUNCTION_INFO_V1(lww_hash);
 PG_FUNCTION_INFO_V1(lww_hash_extended);
 
-/* what lww()/lww_set() cache to convert their argument with to_jsonb() */
+/* what lww_new()/lww_set() cache to convert their argument with to_jsonb() */
 typedef struct ToJsonbCache
 {
 	Oid			argtype;
@@ -97,7 +98,7 @@ empty_clock(void)
 	return v;
 }
 
-/* lww(value anyelement): a new register written on this node now */
+/* lww_new(value anyelement): a new register written on this node now */
 Datum
 lww_new(PG_FUNCTION_ARGS)
 {
@@ -114,7 +115,7 @@ lww_new(PG_FUNCTION_ARGS)
 /*
  * lww_set(old lww, value anyelement): a write on this node that replaces
  * old.  Its hlc is greater than old's and its clock is old's with this
- * node's entry incremented.  With old NULL it is lww(value).
+ * node's entry incremented.  With old NULL it is lww_new(value).
  */
 Datum
 lww_set(PG_FUNCTION_ARGS)

@@ -231,7 +231,7 @@ parse_name(VclockParser *ps, int *len)
 					else if (hi >= 0xDC00 && hi <= 0xDFFF)
 						syntax_error(ps, esc, "Unpaired Unicode surrogate in node name");
 					else if (hi == 0)
-						syntax_error(ps, esc, "Node name contains \\u0000, which is not allowed");
+						syntax_error(ps, esc, "Disallowed escape \\u0000 in node name");
 					else
 						cp = (pg_wchar) hi;
 					pg_unicode_to_server(cp, buf);
