@@ -194,6 +194,24 @@ promotable(const raft_node *r)
 	return raft_config_has(&r->conf, r->id);
 }
 
+/*
+ * May this node start an election?  A voter of its latest configuration
+ * may.  So may a node whose latest configuration removed it but is not
+ * committed yet: that is a leader that proposed its own removal and lost
+ * leadership before the change committed.  It may hold the only copy of
+ * the change, and the remaining voters may need it to win (they will not
+ * vote for a log behind theirs), so it must be able to come back, finish
+ * the change and step down.  This is safe because a candidate counts
+ * votes only in its own latest configuration, where it has no vote.
+ */
+static bool
+can_campaign(const raft_node *r)
+{
+	if (promotable(r))
+		return true;
+	return r->conf.n > 0 && r->conf_index > r->log.committed;
+}
+
 static raft_progress *
 progress_of(raft_node *r, raft_id id)
 {
@@ -570,7 +588,7 @@ campaign(raft_node *r, campaign_kind kind)
 				g,
 				rej;
 
-	if (!promotable(r))
+	if (!can_campaign(r))
 	{
 		tracef(r, "not campaigning: not a voter");
 		return;
@@ -1480,7 +1498,7 @@ raft_tick(raft_node *r)
 	if (r->role != RAFT_LEADER)
 	{
 		r->election_elapsed++;
-		if (promotable(r) && r->election_elapsed >= r->randomized_timeout)
+		if (can_campaign(r) && r->election_elapsed >= r->randomized_timeout)
 		{
 			r->election_elapsed = 0;
 			hup(r, false);
@@ -1684,7 +1702,7 @@ raft_campaign(raft_node *r)
 
 	if ((rc = check_callable(r)) != RAFT_OK)
 		return rc;
-	if (!promotable(r))
+	if (!can_campaign(r))
 		return RAFT_EINVAL;
 	hup(r, false);
 	return r->broken ? r->err : RAFT_OK;
