@@ -43,6 +43,7 @@
 #include "remote/health.h"
 
 int			distx_cleanup_timeout = 30000;
+bool		distx_second_phase_wait = true;
 
 static HTAB *ConnectionHash = NULL;
 
@@ -59,6 +60,14 @@ connection_define_gucs(void)
 							30000, 100, 3600000,
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("distx.second_phase_wait",
+							 "Whether COMMIT waits until every node has answered COMMIT PREPARED.",
+							 "When off, COMMIT returns once the decision is durable and COMMIT PREPARED "
+							 "is sent; the answers are collected when the session next uses each node.",
+							 &distx_second_phase_wait,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 }
 
 HTAB *
@@ -146,6 +155,10 @@ conn_get(DistxNode *node)
 	{
 		memset(((char *) c) + sizeof(Oid), 0, sizeof(DistxConn) - sizeof(Oid));
 	}
+
+	/* the answer to the previous transaction's COMMIT PREPARED */
+	if (c->conn != NULL && c->pending_result)
+		conn_collect_pending(c);
 
 	/* a changed server or mapping: reconnect, unless a transaction uses it */
 	if (c->conn != NULL && c->invalidated && c->xact_depth == 0)
@@ -498,15 +511,48 @@ conn_end_xact(DistxConn *c, bool keep)
 	}
 	if (c->conn == NULL)
 		return;
+	if (c->pending_result && keep && !c->invalidated &&
+		PQstatus(c->conn) == CONNECTION_OK)
+		return;					/* busy with COMMIT PREPARED: collect later */
 	if (!keep || c->changing_xact_state || c->invalidated ||
 		PQstatus(c->conn) != CONNECTION_OK ||
 		PQtransactionStatus(c->conn) != PQTRANS_IDLE)
 		conn_disconnect(c);
 }
 
+/*
+ * Collect the answer of a COMMIT PREPARED sent without waiting.  The
+ * transaction is committed whatever the answer: a failure is a WARNING and
+ * recovery finishes the job.
+ */
+void
+conn_collect_pending(DistxConn *c)
+{
+	char		sql[DISTX_GID_LEN + 32];
+	TimestampTz deadline;
+
+	if (!c->pending_result)
+		return;
+	c->pending_result = false;
+	snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", c->pending_gid);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   distx_cleanup_timeout);
+	if (!conn_wait_cleanup(c, sql, WARNING, deadline, false))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("distx transaction \"%s\" is committed but not yet on node \"%s\"",
+						c->pending_gid, c->servername),
+				 errdetail("Recovery will commit it there.")));
+		distx_wake_worker();
+		conn_disconnect(c);
+	}
+}
+
 void
 conn_disconnect(DistxConn *c)
 {
+	c->pending_result = false;
 	if (c->conn != NULL)
 	{
 		libpqsrv_disconnect(c->conn);

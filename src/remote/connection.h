@@ -34,6 +34,13 @@ typedef struct DistxConn
 	bool		holds_slot;		/* bulkhead slot held for this xact */
 	char		gid[DISTX_GID_LEN];
 
+	/*
+	 * A COMMIT PREPARED sent without waiting for its answer (see
+	 * distx.second_phase_wait); collected before the next use.
+	 */
+	bool		pending_result;
+	char		pending_gid[DISTX_GID_LEN];
+
 	/* invalidation: drop the connection when the server or mapping changes */
 	bool		invalidated;
 	uint32		server_hashvalue;
@@ -42,6 +49,7 @@ typedef struct DistxConn
 
 /* GUC: how long cleanup after commit or abort waits for a node (ms) */
 extern int	distx_cleanup_timeout;
+extern bool distx_second_phase_wait;
 
 extern void connection_define_gucs(void);
 
@@ -70,6 +78,7 @@ extern void conn_report_error(int elevel, PGresult *res, DistxConn *c,
 							  const char *sql);
 extern void conn_end_xact(DistxConn *c, bool keep);
 extern void conn_disconnect(DistxConn *c);
+extern void conn_collect_pending(DistxConn *c);
 
 /* a plain connection, outside the cache (recovery uses these) */
 extern PGconn *conn_connect(DistxNode *node);

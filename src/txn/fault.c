@@ -43,6 +43,13 @@ fault_define_gucs(void)
 							NULL, NULL, NULL);
 }
 
+/* whether distx.fault_point names this point */
+bool
+fault_armed(const char *name)
+{
+	return distx_fault_point != NULL && strcmp(distx_fault_point, name) == 0;
+}
+
 void
 fault_point(const char *name, bool can_error)
 {

@@ -18,5 +18,6 @@ extern void fault_define_gucs(void);
  * crash would ("exit").
  */
 extern void fault_point(const char *name, bool can_error);
+extern bool fault_armed(const char *name);
 
 #endif							/* DISTX_FAULT_H */

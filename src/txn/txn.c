@@ -386,8 +386,12 @@ txn_pre_commit(void)
 			conn_report_error(ERROR, NULL, c, sql);
 		c->prepared = true;		/* may be; abort will ROLLBACK PREPARED */
 
-		/* test only: stop between the first PREPARE and the others */
-		if (lc == list_head(writers) && list_length(writers) > 1)
+		/*
+		 * Test only: stop between the first PREPARE and the others (else
+		 * they all run in parallel).
+		 */
+		if (lc == list_head(writers) && list_length(writers) > 1 &&
+			fault_armed("between_prepares"))
 		{
 			PGresult   *res = conn_wait_result(c);
 
@@ -469,6 +473,12 @@ txn_commit(void)
 	bool		all_done = true;
 	char		sql[DISTX_GID_LEN + 64];
 	TimestampTz deadline;
+	int			nprepared = 0;
+	int			sent = 0;
+
+	foreach(lc, conns)
+		if (((DistxConn *) lfirst(lc))->prepared)
+			nprepared++;
 
 	if (txn_two_phase)
 	{
@@ -496,7 +506,8 @@ txn_commit(void)
 				c->prepared = false;
 				continue;
 			}
-			if (lc == list_head(conns) && list_length(conns) > 1)
+			if (++sent == 1 && nprepared > 1 &&
+				fault_armed("between_commit_prepared"))
 			{
 				/* test only: stop between the COMMIT PREPAREDs */
 				if (conn_wait_cleanup(c, sql, WARNING, deadline, false))
@@ -517,6 +528,15 @@ txn_commit(void)
 			if (!c->prepared)
 				continue;
 			snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", c->gid);
+			if (!distx_second_phase_wait)
+			{
+				/* collected when the session next uses the node */
+				c->pending_result = true;
+				strlcpy(c->pending_gid, c->gid, sizeof(c->pending_gid));
+				c->changing_xact_state = false;
+				c->prepared = false;
+				continue;
+			}
 			if (conn_wait_cleanup(c, sql, WARNING, deadline, false))
 			{
 				c->changing_xact_state = false;
