@@ -1,7 +1,9 @@
 --
 -- hlc: hybrid logical clock timestamps and this server's clock
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS distx;
+RESET client_min_messages;
 SET search_path = distx, public;
 
 CREATE FUNCTION pg_temp.check(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -61,8 +63,10 @@ SELECT hlc('2026-11-21 05:42:33.25+00'::timestamptz);
 SELECT hlc('2026-11-21T05:42:33.25Z/3@17'::hlc::timestamptz, 3, 17) = '2026-11-21T05:42:33.25Z/3@17'::hlc AS parts_round_trip;
 SELECT hlc_logical('2026-11-21T05:42:33Z/4294967295@5'), hlc_node('2026-11-21T05:42:33Z/4294967295@5');
 SET TimeZone = 'UTC';
+SET DateStyle = 'ISO';
 SELECT '2026-11-21T05:42:33.25Z/3@17'::hlc::timestamptz, hlc_to_timestamptz('2026-11-21T05:42:33Z/0@1');
 RESET TimeZone;
+RESET DateStyle;
 SELECT pg_temp.check($$SELECT distx.hlc('infinity'::timestamptz)$$);
 SELECT pg_temp.check($$SELECT distx.hlc('10000-01-01 00:00+00'::timestamptz)$$);
 SELECT pg_temp.check($$SELECT distx.hlc(now(), -1)$$);

@@ -1,7 +1,9 @@
 --
 -- vclock: a vector clock as a column type
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS distx;
+RESET client_min_messages;
 SET search_path = distx, public;
 
 -- errors are shown as SQLSTATE, message and detail, one row per input
