@@ -860,6 +860,10 @@ maybe_commit(raft_node *r)
 	 */
 	if (term_at(r, mci) != r->term)
 		return false;
+#else
+	if (term_at(r, mci) != r->term)
+		tracef(r, "BUG: committing %llu of old term %llu by counting replicas",
+			   (unsigned long long) mci, (unsigned long long) term_at(r, mci));
 #endif
 	commit_to(r, mci);
 	return !r->broken;
@@ -1370,6 +1374,7 @@ raft_bootstrap(raft_node *r, const raft_config *config)
 {
 	uint32_t	i,
 				j;
+	uint8_t		buf[5 + 8 * RAFT_MAX_VOTERS];
 
 	if (r->broken)
 		return r->err;
@@ -1385,10 +1390,22 @@ raft_bootstrap(raft_node *r, const raft_config *config)
 				return RAFT_EINVAL;
 	}
 	r->started = true;
-	memset(&r->snap, 0, sizeof(r->snap));
-	r->snap.config = *config;
-	r->snap_pending = true;
-	set_config(r, config, 0);
+
+	/*
+	 * The initial configuration is entry 1 of term 1, committed by fiat:
+	 * every founding member writes the same entry, so the logs agree, and
+	 * a node that joins later receives it like any other entry (it has
+	 * no other way to learn the configuration in force before the first
+	 * change).
+	 */
+	r->term = 1;
+	raft_config_encode(config, buf);
+	append_local(r, RAFT_ENTRY_CONFIG, buf, raft_config_encoded_size(config));
+	if (r->broken)
+		return r->err;
+	r->log.committed = 1;
+	set_config(r, config, 1);
+	become_follower(r, r->term, RAFT_NONE);
 	return r->broken ? r->err : RAFT_OK;
 }
 
@@ -1732,6 +1749,8 @@ raft_compact(raft_node *r, raft_index index, const void *data, uint32_t len,
 		fail(r, RAFT_EFATAL, "undecodable configuration entry in log");
 		return r->err;
 	}
+	if (s.config.n == 0)
+		return RAFT_EINVAL;		/* a joining node that knows nothing yet */
 	s.len = len;
 	s.data = (uint8_t *) data;
 	if (!install_snapshot(r, &s))

@@ -252,11 +252,13 @@ extern raft_node *raft_new(const raft_options *opt, int *err);
 extern void raft_free(raft_node *r);
 
 /*
- * A brand-new cluster member: the first Ready carries a snapshot at index
- * 0 (empty data) with the initial configuration, to be persisted like any
- * snapshot.  A node that will join an existing cluster calls neither this
- * nor raft_restore(): it starts empty and learns the configuration from
- * the leader.
+ * A founding member of a brand-new cluster: every founding member must be
+ * bootstrapped with the same configuration.  The configuration becomes
+ * entry 1 (term 1, type CONFIG, already committed); the first Ready
+ * carries it to be persisted and applied like any entry.  A node that
+ * will join an existing cluster calls neither this nor raft_restore(): it
+ * starts empty, is added with raft_propose_config() on the leader, and
+ * learns everything (entry 1 included, or a snapshot) from the leader.
  */
 extern int	raft_bootstrap(raft_node *r, const raft_config *config);
 

@@ -34,6 +34,10 @@ typedef struct driver
 	int			n_props;
 	int			conf_changes;
 	int			transfers;
+	int			kill_new_leader_pm;	/* crash a leader right after election */
+	int			kill_window_ms; /* ... within this many ms */
+	raft_term	seen_term;
+	raft_index	seen_commit;
 	char		buf[64];
 } driver;
 
@@ -100,6 +104,65 @@ cb_propose(sim *s, void *arg)
 	}
 	sim_at(s, sim_now(s) + 1 + sim_rand(s) % (uint64_t) d->prop_gap_ms,
 		   cb_propose, d);
+}
+
+static void
+cb_crash_if_leader(sim *s, void *arg)
+{
+	raft_id		id = (raft_id) UNARG(arg);
+	raft_node  *r = sim_raft(s, id);
+
+	if (r != NULL && raft_get_role(r) == RAFT_LEADER)
+	{
+		sim_crash(s, id);
+		sim_at(s, sim_now(s) + 50 + sim_rand(s) % 2000, cb_restart, ARG(id));
+	}
+}
+
+/*
+ * After every event: when a new leader shows up, sometimes crash it a few
+ * milliseconds later, while its first entries are only partly replicated.
+ * Random crashes almost never hit that window, and it is the window in
+ * which commitment rules matter (Raft paper, figure 8).
+ */
+static void
+hook_new_leader(sim *s, void *arg)
+{
+	driver	   *d = arg;
+	raft_id		lead;
+	raft_term	t;
+
+	if (d->kill_new_leader_pm == 0 || sim_now(s) >= d->fault_end)
+		return;
+	lead = sim_leader(s);
+	if (lead == RAFT_NONE)
+		return;
+	t = raft_get_term(sim_raft(s, lead));
+
+	/*
+	 * Likewise, sometimes crash a leader the moment its commit index
+	 * moves: what it committed must survive whoever comes next.
+	 */
+	if (t == d->seen_term &&
+		raft_get_commit(sim_raft(s, lead)) > d->seen_commit)
+	{
+		d->seen_commit = raft_get_commit(sim_raft(s, lead));
+		if (sim_rand(s) % 1000 < (uint64_t) d->kill_new_leader_pm / 10)
+		{
+			sim_trace(s, "** crash leader n%llu right after it committed %llu",
+					  (unsigned long long) lead,
+					  (unsigned long long) d->seen_commit);
+			cb_crash_if_leader(s, ARG(lead));
+		}
+		return;
+	}
+	if (t <= d->seen_term)
+		return;
+	d->seen_term = t;
+	d->seen_commit = raft_get_commit(sim_raft(s, lead));
+	if (sim_rand(s) % 1000 < (uint64_t) d->kill_new_leader_pm)
+		sim_at(s, sim_now(s) + sim_rand(s) % (uint64_t) d->kill_window_ms,
+			   cb_crash_if_leader, ARG(lead));
 }
 
 static void
@@ -343,6 +406,13 @@ sim_random_run(uint64_t seed, int nodes, bool trace, sim_random_result *res)
 	d.fault_end = fault_ms;
 	d.fault_gap_ms = 100 + (int) (sim_rand(s) % 900);
 	d.prop_gap_ms = 20 + (int) (sim_rand(s) % 300);
+	{
+		static const int kill[] = {0, 0, 300, 700};
+
+		d.kill_new_leader_pm = kill[sim_rand(s) % 4];
+		d.kill_window_ms = 1 + 3 * o.delay_max_ms;
+	}
+	sim_set_hook(s, hook_new_leader, &d);
 	sim_trace(s, "seed %llu: %d nodes, faults for %llu ms, drop %d, dup %d, long delays %d, delay<=%d, crash-in-ready %d, compact every %d, msg entries %u, inflight %u, drift %d%%, alloc failures %d ppm",
 			  (unsigned long long) seed, nodes, (unsigned long long) fault_ms,
 			  o.drop_pm, o.dup_pm, o.long_delay_pm, o.delay_max_ms,
