@@ -8,6 +8,8 @@
 #   fdw_par      postgres_fdw with parallel_commit on (PostgreSQL 15)
 #   dblink       dblink with hand-written PREPARE / COMMIT PREPARED
 #   distx        distx.exec on both nodes, 2PC
+#   distx_nowait the same with distx.second_phase_wait = off (COMMIT returns
+#                once the decision is durable and COMMIT PREPARED is sent)
 #
 # fsync stays on.  Every variant runs BENCH_RUNS times for BENCH_SECONDS at
 # each client count, interleaved, and the median tps and latency are
@@ -19,7 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 RUNS=${BENCH_RUNS:-3}
 CLIENTS=${BENCH_CLIENTS:-"1 4"}
-VARIANTS=${BENCH_VARIANTS:-"local fdw fdw_par dblink distx"}
+VARIANTS=${BENCH_VARIANTS:-"local fdw fdw_par dblink distx distx_nowait"}
 ROWS=100000
 
 ensure_packages
@@ -105,6 +107,7 @@ SELECT distx.exec('a', 'UPDATE acc SET balance = balance - 1 WHERE id = $1', :x:
 SELECT distx.exec('b', 'UPDATE acc SET balance = balance + 1 WHERE id = $1', :y::text);
 COMMIT;
 SQL
+cp "$S/distx.sql" "$S/distx_nowait.sql"
 chmod -R a+rX "$S"
 
 RESULTS=$DISTX_TMP/results.txt
@@ -114,10 +117,12 @@ say "== pgbench: ${SECONDS_PER_RUN}s per run, $RUNS runs per variant and client 
 for run in $(seq 1 "$RUNS"); do
 	for c in $CLIENTS; do
 		for v in $VARIANTS; do
-			out=$(as_pg pgbench -n -h 127.0.0.1 -p "$P0" -U postgres -c "$c" -j "$c" \
+			opts=""
+			[ "$v" = distx_nowait ] && opts="-c distx.second_phase_wait=off"
+			out=$(as_pg env PGOPTIONS="$opts" pgbench -n -h 127.0.0.1 -p "$P0" -U postgres -c "$c" -j "$c" \
 				-T "$SECONDS_PER_RUN" -f "$S/$v.sql" postgres 2>&1)
 			tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out")
-			lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
+			lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$out")
 			fail=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
 			[ -n "$tps" ] || { say "$out"; die "pgbench $v failed"; }
 			echo "$v $c $tps $lat ${fail:-0}" >> "$RESULTS"
