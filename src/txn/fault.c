@@ -10,10 +10,14 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/pmsignal.h"
 #include "utils/guc.h"
 
 #include "txn/fault.h"
+
+/* the advisory lock key of the wait_lock action ("dist") */
+#define DISTX_FAULT_LOCK_KEY 1684633460
 
 static char *distx_fault_point = NULL;
 static char *distx_fault_action = NULL;
@@ -30,7 +34,7 @@ fault_define_gucs(void)
 							   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("distx.fault_action",
-							   "Test only: what happens at distx.fault_point: error, sleep or exit.",
+							   "Test only: what happens at distx.fault_point: error, sleep, exit or wait_lock.",
 							   NULL,
 							   &distx_fault_action, "sleep",
 							   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
@@ -68,6 +72,22 @@ fault_point(const char *name, bool can_error)
 				 errmsg("distx fault injected at \"%s\"", name)));
 	if (strcmp(distx_fault_action, "exit") == 0)
 		_exit(1);
+
+	/*
+	 * wait_lock: wait until another session releases the advisory lock
+	 * pg_advisory_lock(1684633460), so that isolation tests see this
+	 * session as blocked.  Only before the commit point, where taking a
+	 * lock is allowed.
+	 */
+	if (strcmp(distx_fault_action, "wait_lock") == 0 && can_error)
+	{
+		LOCKTAG		tag;
+
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, DISTX_FAULT_LOCK_KEY, 1);
+		(void) LockAcquire(&tag, ShareLock, false, false);
+		LockRelease(&tag, ShareLock, false);
+		return;
+	}
 
 	/*
 	 * Sleep without processing interrupts: some points are past the commit
