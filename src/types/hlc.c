@@ -120,6 +120,14 @@ show_node_id(void)
 void
 hlc_define_gucs(void)
 {
+	/*
+	 * PGC_POSTMASTER variables can only be created while preloading; when
+	 * distx is loaded on demand (no clock, no worker), SIGHUP is the
+	 * closest.
+	 */
+	GucContext	identity_context = process_shared_preload_libraries_in_progress ?
+		PGC_POSTMASTER : PGC_SIGHUP;
+
 	DefineCustomIntVariable("distx.hlc_max_offset",
 							"Maximum offset of a received hybrid logical clock timestamp ahead of the local wall clock.",
 							"hlc_observe() refuses a timestamp further in the future than this.",
@@ -135,7 +143,7 @@ hlc_define_gucs(void)
 							   "Empty (the default) means a name derived from the system identifier, node-<system identifier>.",
 							   &node_name_guc,
 							   "",
-							   PGC_POSTMASTER,
+							   identity_context,
 							   0,
 							   check_node_name, NULL, show_node_name);
 
@@ -145,7 +153,7 @@ hlc_define_gucs(void)
 							&node_id_guc,
 							0,
 							0, INT_MAX,
-							PGC_POSTMASTER,
+							identity_context,
 							0,
 							NULL, NULL, show_node_id);
 }
