@@ -57,6 +57,42 @@ FROM (VALUES
 	('0000-12-31T00:00:00Z/0@1')
 ) v(input);
 
+-- binary input (hlc_recv, through COPY BINARY of bytea fields):
+-- int64 microseconds since 2000-01-01, uint32 logical, uint32 node
+\getenv abs_builddir PG_ABS_BUILDDIR
+\set binfile :abs_builddir '/results/types_hlc_recv.bin'
+SELECT set_config('regress.binfile', :'binfile', false) IS NOT NULL AS set;
+CREATE TEMP TABLE recv_target (v hlc);
+CREATE FUNCTION pg_temp.recv(b bytea) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	st text;
+	msg text;
+	det text;
+	result text;
+BEGIN
+	EXECUTE format('COPY (SELECT %L::bytea) TO %L WITH (FORMAT binary)', b, current_setting('regress.binfile'));
+	TRUNCATE recv_target;
+	EXECUTE format('COPY recv_target FROM %L WITH (FORMAT binary)', current_setting('regress.binfile'));
+	SELECT v::text INTO result FROM recv_target;
+	RETURN result;
+EXCEPTION WHEN others THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+		det = PG_EXCEPTION_DETAIL;
+	RETURN st || ': ' || msg || coalesce(nullif(' | ' || det, ' | '), '');
+END $$;
+SELECT what, pg_temp.recv(b) AS result
+FROM (VALUES
+	('send output', distx.hlc_send('2026-11-21T05:42:33.123456Z/3@17')),
+	('parts', int8send(0) || int4send(1) || int4send(2)),
+	('node id above 2^31-1', int8send(0) || int4send(0) || int4send(-1)),
+	('first', int8send((extract(epoch FROM '0001-01-01 00:00+00'::timestamptz - '2000-01-01 00:00+00'::timestamptz) * 1000000)::bigint) || int4send(0) || int4send(0)),
+	('before year 1', int8send((extract(epoch FROM '0001-01-01 00:00+00'::timestamptz - '2000-01-01 00:00+00'::timestamptz) * 1000000)::bigint - 1) || int4send(0) || int4send(0)),
+	('last', int8send((extract(epoch FROM '9999-12-31 23:59:59.999999+00'::timestamptz - '2000-01-01 00:00+00'::timestamptz) * 1000000)::bigint) || int4send(0) || int4send(0)),
+	('after year 9999', int8send((extract(epoch FROM '9999-12-31 23:59:59.999999+00'::timestamptz - '2000-01-01 00:00+00'::timestamptz) * 1000000)::bigint + 1) || int4send(0) || int4send(0)),
+	('too short', int8send(0) || int4send(0)),
+	('too long', int8send(0) || int4send(0) || int4send(0) || '\x00'::bytea)
+) v(what, b);
+
 -- parts and conversions
 SELECT hlc('2026-11-21 05:42:33.25+00'::timestamptz, 3, 17);
 SELECT hlc('2026-11-21 05:42:33.25+00'::timestamptz);

@@ -44,6 +44,46 @@ FROM (VALUES
 	('{"value": 1, "hlc": "2026-01-01T00:00:00Z/0@1", "clock": {"a": 1.5}}')
 ) v(input);
 
+-- binary input (lww_recv, through COPY BINARY of bytea fields): the hlc,
+-- then the vclock and the jsonb value in their binary forms, each after its
+-- int32 length
+\getenv abs_builddir PG_ABS_BUILDDIR
+\set binfile :abs_builddir '/results/types_lww_recv.bin'
+SELECT set_config('regress.binfile', :'binfile', false) IS NOT NULL AS set;
+CREATE TEMP TABLE recv_target (v lww);
+CREATE FUNCTION pg_temp.recv(b bytea) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	st text;
+	msg text;
+	det text;
+	result text;
+BEGIN
+	EXECUTE format('COPY (SELECT %L::bytea) TO %L WITH (FORMAT binary)', b, current_setting('regress.binfile'));
+	TRUNCATE recv_target;
+	EXECUTE format('COPY recv_target FROM %L WITH (FORMAT binary)', current_setting('regress.binfile'));
+	SELECT v::text INTO result FROM recv_target;
+	RETURN result;
+EXCEPTION WHEN others THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+		det = PG_EXCEPTION_DETAIL;
+	RETURN st || ': ' || msg || coalesce(nullif(' | ' || det, ' | '), '');
+END $$;
+CREATE FUNCTION pg_temp.part(b bytea) RETURNS bytea LANGUAGE sql AS
+	$$ SELECT int4send(octet_length(b)) || b $$;
+SELECT what, pg_temp.recv(b) AS result
+FROM (VALUES
+	('send output', distx.lww_send('{"value": [1, "x"], "hlc": "2026-01-01T00:00:00Z/0@1", "clock": {"a": 1}}')),
+	('parts', distx.hlc_send('2026-01-01T00:00:00Z/0@1') || pg_temp.part(distx.vclock_send('{"b": 2}'))
+	          || pg_temp.part(jsonb_send('{"k": 1}'))),
+	('bad clock', distx.hlc_send('2026-01-01T00:00:00Z/0@1') || pg_temp.part(int4send(1) || int4send(1) || convert_to('a', 'UTF8') || int8send(-5))
+	          || pg_temp.part(jsonb_send('1'))),
+	('clock length beyond the data', distx.hlc_send('2026-01-01T00:00:00Z/0@1') || int4send(1000)),
+	('clock with trailing bytes', distx.hlc_send('2026-01-01T00:00:00Z/0@1') || pg_temp.part(int4send(0) || '\x00'::bytea)
+	          || pg_temp.part(jsonb_send('1'))),
+	('bad jsonb version', distx.hlc_send('2026-01-01T00:00:00Z/0@1') || pg_temp.part(int4send(0)) || pg_temp.part('\x0231'::bytea)),
+	('missing value', distx.hlc_send('2026-01-01T00:00:00Z/0@1') || pg_temp.part(int4send(0)))
+) v(what, b);
+
 -- writes on this node: lww_new() for a new register, lww_set() to replace one
 SELECT lww_value(lww_new(42)) AS int, lww_value(lww_new('text literal')) AS text,
        lww_value(lww_new('v'::varchar)) AS varchar, lww_value(lww_new(3.50)) AS numeric,

@@ -171,6 +171,47 @@ FROM (VALUES
 	('{"a": 9223372036854775808}')
 ) v(input);
 
+-- binary input (vclock_recv, through COPY BINARY of bytea fields) is
+-- validated as strictly as text: entries may come in any order, zero
+-- counters are dropped, anything else wrong is 22P03
+\getenv abs_builddir PG_ABS_BUILDDIR
+\set binfile :abs_builddir '/results/types_vclock_recv.bin'
+SELECT set_config('regress.binfile', :'binfile', false) IS NOT NULL AS set;
+CREATE TEMP TABLE recv_target (v vclock);
+CREATE FUNCTION pg_temp.recv(b bytea) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	st text;
+	msg text;
+	det text;
+	result text;
+BEGIN
+	EXECUTE format('COPY (SELECT %L::bytea) TO %L WITH (FORMAT binary)', b, current_setting('regress.binfile'));
+	TRUNCATE recv_target;
+	EXECUTE format('COPY recv_target FROM %L WITH (FORMAT binary)', current_setting('regress.binfile'));
+	SELECT v::text INTO result FROM recv_target;
+	RETURN result;
+EXCEPTION WHEN others THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+		det = PG_EXCEPTION_DETAIL;
+	RETURN st || ': ' || msg || coalesce(nullif(' | ' || det, ' | '), '');
+END $$;
+CREATE FUNCTION pg_temp.entry(name text, counter bigint) RETURNS bytea LANGUAGE sql AS
+	$$ SELECT int4send(octet_length(name)) || convert_to(name, 'UTF8') || int8send(counter) $$;
+SELECT what, pg_temp.recv(b) AS result
+FROM (VALUES
+	('send output', distx.vclock_send('{"a": 1, "b": 9223372036854775807}')),
+	('unsorted, with a zero', int4send(3) || pg_temp.entry('b', 1) || pg_temp.entry('c', 0) || pg_temp.entry('a', 2)),
+	('empty', int4send(0)),
+	('negative counter', int4send(1) || pg_temp.entry('a', -1)),
+	('duplicate name', int4send(2) || pg_temp.entry('a', 1) || pg_temp.entry('a', 2)),
+	('empty name', int4send(1) || pg_temp.entry('', 1)),
+	('name too long', int4send(1) || pg_temp.entry(repeat('x', 64), 1)),
+	('negative count', int4send(-1)),
+	('count beyond the data', int4send(5) || pg_temp.entry('a', 1)),
+	('truncated entry', int4send(1) || int4send(1) || convert_to('a', 'UTF8')),
+	('trailing bytes', int4send(1) || pg_temp.entry('a', 1) || '\x00'::bytea)
+) v(what, b);
+
 -- thousands of entries: TOASTed (compressed or out of line) and intact
 CREATE TABLE vc_toast (id int, v vclock);
 INSERT INTO vc_toast

@@ -189,6 +189,11 @@ lww_recv(PG_FUNCTION_ARGS)
 				 errmsg("invalid clock in external lww value")));
 
 	lww_recv_part(buf, &part, "value");
+	if (part.len < 1 || part.data[0] != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid value in external lww value"),
+				 errdetail("The value must be in the binary form of jsonb version 1.")));
 	value = DatumGetJsonbP(DirectFunctionCall1(jsonb_recv, PointerGetDatum(&part)));
 
 	PG_RETURN_LWW_P(lww_build(&ts, clock, value));

@@ -517,8 +517,8 @@ vclock_recv_internal(StringInfo buf)
 	int			i;
 	int			dup;
 
-	/* every entry takes at least 13 bytes */
-	if (n < 0 || n > (buf->len - buf->cursor) / 13)
+	/* every entry takes at least 12 bytes: name length, counter */
+	if (n < 0 || n > (buf->len - buf->cursor) / 12)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid number of entries in external vclock value: %d", n)));
