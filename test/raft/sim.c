@@ -946,6 +946,8 @@ schedule_delivery(sim *s, raft_id from, raft_id to, const uint8_t *buf,
 	e.kind = EV_DELIVER;
 	e.node = to;
 	e.from = from;
+	/* a message in flight to a node that restarts meanwhile is lost */
+	e.gen = s->nodes[to - 1].gen;
 	e.len = len;
 	e.buf = xmalloc(len);
 	memcpy(e.buf, buf, len);
@@ -1255,7 +1257,7 @@ handle_event(sim *s, event *e)
 			break;
 		case EV_DELIVER:
 			n = node(s, e->node);
-			if (!n->up || s->blocked[e->from][e->node])
+			if (!n->up || e->gen != n->gen || s->blocked[e->from][e->node])
 			{
 				free(e->buf);
 				break;
@@ -1635,6 +1637,18 @@ raft_index
 sim_global_commit(const sim *s)
 {
 	return s->gcommit;
+}
+
+raft_id
+sim_leader_of_term(const sim *s, raft_term term)
+{
+	return term < s->cap_terms ? s->leader_of[term] : RAFT_NONE;
+}
+
+void
+sim_set_compact_every(sim *s, int every)
+{
+	s->opt.compact_every = every;
 }
 
 void

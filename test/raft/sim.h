@@ -91,6 +91,9 @@ extern int	sim_propose(sim *s, raft_id id, const char *data,
 extern bool sim_is_committed(const sim *s, raft_index index, raft_term term);
 extern bool sim_committed_other(const sim *s, raft_index index, raft_term term);
 extern raft_index sim_global_commit(const sim *s);
+/* Who was leader of term (RAFT_NONE if nobody, as far as seen). */
+extern raft_id sim_leader_of_term(const sim *s, raft_term term);
+extern void sim_set_compact_every(sim *s, int every);
 
 /* statistics */
 typedef struct sim_stats
