@@ -130,7 +130,9 @@ _PG_init(void)
 							   "for the distx extension installed in this database.",
 							   &distx_database,
 							   "postgres",
-							   PGC_POSTMASTER,
+							   /* PGC_POSTMASTER may only be defined while preloading */
+							   process_shared_preload_libraries_in_progress ?
+							   PGC_POSTMASTER : PGC_SIGHUP,
 							   0,
 							   NULL, NULL, NULL);
 
