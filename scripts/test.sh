@@ -115,6 +115,8 @@ run_tap() {
 	say "== TAP (test/t)"
 	files=${DISTX_TAP:-$(cd "$WORK" && ls test/t/*.pl 2>/dev/null | sort)}
 	[ -n "$files" ] || { say "-- no TAP tests"; return; }
+	mkdir -p "$DISTX_TMP/tap"
+	[ "$(id -u)" = 0 ] && chown "$PGUSER_OS" "$DISTX_TMP/tap"
 	for t in $files; do
 		log=$LOGDIR/tap-$(basename "$t" .pl).log
 		(cd "$WORK" && as_pg env TESTDIR="$DISTX_TMP/tap" PG_REGRESS="$PG_REGRESS" \
