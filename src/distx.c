@@ -26,6 +26,7 @@
 #include "distx.h"
 #include "remote/connection.h"
 #include "remote/health.h"
+#include "saga/saga.h"
 #include "txn/fault.h"
 #include "txn/recovery.h"
 #include "txn/txn.h"
@@ -141,6 +142,7 @@ _PG_init(void)
 	connection_define_gucs();
 	recovery_define_gucs();
 	fault_define_gucs();
+	saga_define_gucs();
 
 	MarkGUCPrefixReserved("distx");
 

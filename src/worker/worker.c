@@ -28,6 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "distx.h"
+#include "saga/saga.h"
 #include "txn/recovery.h"
 #include "worker/worker.h"
 
@@ -116,6 +117,7 @@ distx_worker_main(Datum main_arg)
 {
 	MemoryContext loop_context;
 	TimestampTz next_recovery_at = 0;
+	TimestampTz next_saga_at = 0;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -141,16 +143,19 @@ distx_worker_main(Datum main_arg)
 		TimestampTz now;
 		bool		requested;
 		long		timeout;
+		int			rc;
 
 		now = GetCurrentTimestamp();
 		timeout = Min(WORKER_IDLE_TIMEOUT_MS,
 					  Max(0, TimestampDifferenceMilliseconds(now, next_recovery_at)));
+		timeout = Min(timeout,
+					  Max(0, TimestampDifferenceMilliseconds(now, next_saga_at)));
 
 		/* WL_EXIT_ON_PM_DEATH: exit at once if the postmaster dies */
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 timeout,
-						 PG_WAIT_EXTENSION);
+		rc = WaitLatch(MyLatch,
+					   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   timeout,
+					   PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 
@@ -178,6 +183,16 @@ distx_worker_main(Datum main_arg)
 			if (due >= 0 && due < wait)
 				wait = Max(due, 10);
 			next_recovery_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait);
+		}
+
+		/* sagas: when woken (a run was started or changed) or when due */
+		if ((rc & WL_LATCH_SET) || GetCurrentTimestamp() >= next_saga_at)
+		{
+			long		due = saga_worker_tick(loop_context);
+
+			if (due < 0 || due > WORKER_IDLE_TIMEOUT_MS)
+				due = WORKER_IDLE_TIMEOUT_MS;
+			next_saga_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), due);
 		}
 		MemoryContextSwitchTo(oldcontext);
 		MemoryContextReset(loop_context);

@@ -1,0 +1,1405 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor.c
+ *	  Step execution by the background worker.
+ *
+ * One tick of the worker:
+ *
+ * 1. Plan (transaction T1).  Up to distx.saga_max_concurrency due runs are
+ *	  planned (run.c), each in a subtransaction.  An attempt a crash left
+ *	  open is settled at once; for a step to run, a connection is taken
+ *	  (circuit breaker, bulkhead; a node that cannot be used now delays the
+ *	  run, it does not fail it) and the attempt is claimed: recorded as
+ *	  running.  T1 commits, synchronously, before anything runs.
+ * 2. Remote steps run concurrently, one connection each, driven
+ *	  asynchronously with a wait on all their sockets and the latch:
+ *		BEGIN; SET LOCAL statement_timeout, application_name = the attempt
+ *		<the step, with its bind parameters>
+ *		PREPARE TRANSACTION '<gid of the attempt>'
+ *	  or ROLLBACK after an error.  A step over its timeout is cancelled.
+ * 3. Record (transaction T2).  Local steps run here, each in a
+ *	  subtransaction as the role that started the run, so that the step's
+ *	  effect and its completion commit together or not at all.  The outcome
+ *	  of every remote step is recorded.  T2 commits synchronously.
+ * 4. COMMIT PREPARED for every remote step that succeeded.  The attempt is
+ *	  marked resolved at the next tick; if the commit could not be
+ *	  confirmed, the run resolves it before doing anything else.
+ *
+ * Why this is exactly once for remote steps too: a step's effect commits
+ * only through COMMIT PREPARED of an attempt whose success is durably
+ * recorded, and at most one attempt of a step is ever recorded as a
+ * success.  An attempt still recorded as running after a crash is
+ * reconciled: while a backend of that attempt still runs on the node
+ * (found by its application_name) the run waits; then ROLLBACK PREPARED of
+ * its gid makes sure it never commits, and the step is retried.
+ *
+ * Connections are pooled per (node, role) in this process and reused
+ * across ticks; nothing else survives a tick but that pool and the list of
+ * attempts to mark resolved.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "libpq-fe.h"
+#include "libpq/libpq-be-fe-helpers.h"
+#include "miscadmin.h"
+#include "parser/parse_param.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+#include "distx.h"
+#include "cluster/saga_state.h"
+#include "remote/connection.h"
+#include "remote/health.h"
+#include "remote/node.h"
+#include "saga/saga.h"
+#include "txn/gid.h"
+
+/* extra time after a remote step's timeout before distx cancels it */
+#define REMOTE_TIMEOUT_GRACE_MS		1000
+/* time a cancelled statement has to report back before its connection is dropped */
+#define REMOTE_CANCEL_WAIT_MS		5000
+
+int			distx_saga_max_concurrency = 16;
+
+/* a pooled connection of the worker */
+typedef struct PoolConn
+{
+	Oid			serverid;
+	Oid			userid;
+	PGconn	   *conn;
+	bool		in_use;
+	bool		broken;
+} PoolConn;
+
+static List *pool = NIL;		/* PoolConn *, in TopMemoryContext */
+static bool pool_invalidated = false;
+static bool pool_callbacks_registered = false;
+
+/* attempts whose COMMIT PREPARED succeeded, to mark at the next tick */
+typedef struct ResolvedAttempt
+{
+	int64		run_id;
+	int			step_no;
+	int			attempt_no;
+} ResolvedAttempt;
+
+static List *resolved_attempts = NIL;	/* in TopMemoryContext */
+
+/* the nodes whose bulkhead slot this tick holds */
+static List *held_nodes = NIL;
+
+typedef enum RemotePhase
+{
+	RP_BEGIN,
+	RP_STEP,
+	RP_PREPARE,
+	RP_ROLLBACK,
+	RP_DONE
+} RemotePhase;
+
+typedef struct RemoteExec
+{
+	PoolConn   *pc;
+	RemotePhase phase;
+	PGresult   *err;			/* the first error of the current command */
+	PGresult   *rows;			/* the result of the step */
+	bool		prepared;		/* PREPARE TRANSACTION answered as such */
+	TimestampTz deadline;
+	TimestampTz cancel_deadline;	/* 0 until a cancel was sent */
+} RemoteExec;
+
+/*
+ * ----------------------------------------------------------------------
+ * Names
+ * ----------------------------------------------------------------------
+ */
+
+static char *
+saga_gid_prefix(int64 run_id, int step_no)
+{
+	return psprintf("%ssaga_" INT64_FORMAT "_%d_", gid_prefix(), run_id, step_no);
+}
+
+char *
+saga_gid(int64 run_id, int step_no, int attempt_no)
+{
+	return psprintf("%s%d", saga_gid_prefix(run_id, step_no), attempt_no);
+}
+
+char *
+saga_idempotency_key(int64 run_id, const char *step_name, bool compensate)
+{
+	return psprintf("distx:" INT64_FORMAT ":%s%s", run_id, step_name,
+					compensate ? ":compensate" : "");
+}
+
+/* the application_name an attempt's remote session carries while it runs */
+static char *
+attempt_appname(SagaAction *act)
+{
+	return psprintf("distx_saga_" INT64_FORMAT "_%d_%d", act->run_id,
+					act->step_no, act->attempt_no);
+}
+
+/*
+ * ----------------------------------------------------------------------
+ * Outputs: a row as a json object
+ * ----------------------------------------------------------------------
+ */
+
+static void
+append_json_value(StringInfo buf, Oid type, const char *val)
+{
+	if (val == NULL)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	switch (type)
+	{
+		case BOOLOID:
+			appendStringInfoString(buf, val[0] == 't' ? "true" : "false");
+			return;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			/* NaN and infinities are not JSON numbers */
+			if (val[0] != '\0' && strspn(val, "0123456789+-.eE") == strlen(val) &&
+				val[strspn(val, "+-")] >= '0' && val[strspn(val, "+-")] <= '9')
+			{
+				appendStringInfoString(buf, val);
+				return;
+			}
+			break;
+		case JSONOID:
+		case JSONBOID:
+			appendStringInfoString(buf, val);
+			return;
+		default:
+			break;
+	}
+	escape_json(buf, val);
+}
+
+static char *
+saga_row_json(int ncols, const char *const *names, const Oid *types,
+			const char *const *values)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < ncols; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, names[i]);
+		appendStringInfoString(&buf, ": ");
+		append_json_value(&buf, types[i], values[i]);
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * ----------------------------------------------------------------------
+ * Errors
+ * ----------------------------------------------------------------------
+ */
+
+/* failures that are not the statement's fault */
+static bool
+sqlstate_transient(const char *sqlstate)
+{
+	if (sqlstate == NULL || sqlstate[0] == '\0')
+		return false;
+	return strncmp(sqlstate, "08", 2) == 0 ||
+		strncmp(sqlstate, "57P0", 4) == 0 ||
+		strcmp(sqlstate, "53300") == 0;
+}
+
+static void
+action_fail(SagaAction *act, const char *error, const char *sqlstate,
+			bool transient)
+{
+	act->done = true;
+	act->ok = false;
+	act->error = pstrdup(error ? error : "unknown error");
+	strlcpy(act->sqlstate, sqlstate ? sqlstate : "", sizeof(act->sqlstate));
+	act->transient = transient || sqlstate_transient(sqlstate);
+}
+
+static void
+action_fail_result(SagaAction *act, PGresult *res)
+{
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	char	   *text;
+
+	if (msg == NULL)
+		msg = PQresultErrorMessage(res);
+	text = detail ? psprintf("%s (%s)", msg, detail) : pstrdup(msg);
+	action_fail(act, text, sqlstate ? sqlstate : "XX000", false);
+}
+
+static void
+action_fail_edata(SagaAction *act, ErrorData *edata)
+{
+	char	   *text = edata->detail ?
+		psprintf("%s (%s)", edata->message, edata->detail) : pstrdup(edata->message);
+
+	action_fail(act, text, unpack_sql_state(edata->sqlerrcode), false);
+}
+
+/*
+ * ----------------------------------------------------------------------
+ * The connection pool
+ * ----------------------------------------------------------------------
+ */
+
+static void
+pool_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	pool_invalidated = true;
+}
+
+static void
+pool_close(PoolConn *pc)
+{
+	if (pc->conn)
+	{
+		libpqsrv_disconnect(pc->conn);
+		pc->conn = NULL;
+		health_count_connection(pc->serverid, -1);
+	}
+}
+
+/* close idle connections that are broken, or all when an option changed */
+static void
+pool_prune(void)
+{
+	ListCell   *lc;
+	bool		all = pool_invalidated;
+
+	pool_invalidated = false;
+	foreach(lc, pool)
+	{
+		PoolConn   *pc = (PoolConn *) lfirst(lc);
+
+		if (pc->in_use)
+			continue;
+		if (all || pc->broken || pc->conn == NULL ||
+			PQstatus(pc->conn) != CONNECTION_OK ||
+			PQtransactionStatus(pc->conn) != PQTRANS_IDLE)
+		{
+			pool_close(pc);
+			pool = foreach_delete_current(pool, lc);
+			pfree(pc);
+		}
+	}
+}
+
+static int
+pool_in_use(Oid serverid)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, pool)
+	{
+		PoolConn   *pc = (PoolConn *) lfirst(lc);
+
+		if (pc->in_use && pc->serverid == serverid)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * A connection to a node for a role: an idle pooled one, or a new one.
+ * Errors are raised (circuit open, connection refused, no user mapping...).
+ */
+static PoolConn *
+pool_get(Oid serverid, Oid userid)
+{
+	ListCell   *lc;
+	DistxNode  *node;
+	PoolConn   *pc;
+	PGconn	   *conn;
+	MemoryContext old;
+	bool		held = false;
+
+	if (!pool_callbacks_registered)
+	{
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, pool_inval_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID, pool_inval_callback, (Datum) 0);
+		pool_callbacks_registered = true;
+	}
+
+	/* USAGE and the user mapping of the role that started the run */
+	node = node_lookup_by_oid(serverid, userid, true);
+
+	/* the bulkhead: one slot per node for this process, for the tick */
+	foreach(lc, held_nodes)
+		if (lfirst_oid(lc) == serverid)
+			held = true;
+	if (!held)
+	{
+		health_bulkhead_acquire(serverid, node->servername);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		held_nodes = lappend_oid(held_nodes, serverid);
+		MemoryContextSwitchTo(old);
+	}
+	if (pool_in_use(serverid) >= distx_max_connections_per_node)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
+				 errmsg("all %d connection slots to node \"%s\" are in use",
+						distx_max_connections_per_node, node->servername)));
+
+	foreach(lc, pool)
+	{
+		pc = (PoolConn *) lfirst(lc);
+		if (!pc->in_use && !pc->broken && pc->serverid == serverid &&
+			pc->userid == userid && pc->conn != NULL &&
+			PQstatus(pc->conn) == CONNECTION_OK)
+		{
+			pc->in_use = true;
+			return pc;
+		}
+	}
+
+	/* the circuit breaker is consulted and told the outcome */
+	conn = conn_connect(node);
+	health_count_connection(serverid, 1);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	pc = palloc0(sizeof(PoolConn));
+	pc->serverid = serverid;
+	pc->userid = userid;
+	pc->conn = conn;
+	pc->in_use = true;
+	pool = lappend(pool, pc);
+	MemoryContextSwitchTo(old);
+	return pc;
+}
+
+static void
+pool_put(PoolConn *pc)
+{
+	if (pc == NULL)
+		return;
+	pc->in_use = false;
+	if (pc->conn == NULL || PQstatus(pc->conn) != CONNECTION_OK ||
+		PQtransactionStatus(pc->conn) != PQTRANS_IDLE)
+		pc->broken = true;
+}
+
+static void
+release_tick_resources(List *actions)
+{
+	ListCell   *lc;
+
+	foreach(lc, actions)
+	{
+		SagaAction *act = (SagaAction *) lfirst(lc);
+		RemoteExec *rx = (RemoteExec *) act->exec;
+
+		if (rx == NULL)
+			continue;
+		PQclear(rx->err);
+		PQclear(rx->rows);
+		rx->err = rx->rows = NULL;
+		pool_put(rx->pc);
+		rx->pc = NULL;
+	}
+	foreach(lc, held_nodes)
+		health_bulkhead_release(lfirst_oid(lc));
+	list_free(held_nodes);
+	held_nodes = NIL;
+	pool_prune();
+}
+
+/*
+ * Take a connection for an action, in a subtransaction.  Returns NULL with
+ * *edata set when it cannot be had.
+ */
+static PoolConn *
+acquire_conn(SagaAction *act, ErrorData **edata)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	PoolConn   *volatile pc = NULL;
+
+	*edata = NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		pc = pool_get(act->node_id, act->userid);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		*edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		pc = NULL;
+	}
+	PG_END_TRY();
+	return pc;
+}
+
+/* an action that cannot start now: the run waits, no attempt is made */
+static void
+delay_action(SagaAction *act, ErrorData *edata)
+{
+	long		delay;
+	SagaStepDef *def = act->def;
+	double		cap = Max(def->base_delay_ms, 50);
+	int			i;
+
+	for (i = 0; i < 3 && cap < def->max_delay_ms; i++)
+		cap *= def->multiplier;
+	cap = Min(cap, Max(def->max_delay_ms, 50));
+	delay = Max(50, (long) (cap * (0.5 + 0.5 * pg_prng_double(&pg_global_prng_state))));
+	saga_record_delay(act, edata->message, unpack_sql_state(edata->sqlerrcode), delay);
+}
+
+/*
+ * ----------------------------------------------------------------------
+ * Remote settlement of an interrupted or unconfirmed attempt
+ * ----------------------------------------------------------------------
+ */
+
+/* run a command synchronously on a pooled connection; returns its result */
+static PGresult *
+remote_exec(PoolConn *pc, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *res;
+
+	res = libpqsrv_exec_params(pc->conn, sql, nparams, NULL, params, NULL, NULL, 0,
+							   PG_WAIT_EXTENSION);
+	if (PQstatus(pc->conn) != CONNECTION_OK)
+		pc->broken = true;
+	return res;
+}
+
+static bool
+result_ok_or_missing(PGresult *res)
+{
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK ||
+		PQresultStatus(res) == PGRES_TUPLES_OK)
+		return true;
+	return sqlstate != NULL && strcmp(sqlstate, "42704") == 0;
+}
+
+/*
+ * Settle an attempt of a remote step: RESOLVE commits its prepared
+ * transaction; RECONCILE makes sure an interrupted attempt never commits.
+ * Returns false (with the reason in act->error) when it cannot be settled
+ * now.
+ */
+static bool
+settle_remote(SagaAction *act, PoolConn *pc)
+{
+	PGresult   *res;
+	char	   *sql;
+
+	if (act->kind == SAGA_ACT_RECONCILE)
+	{
+		const char *params[1];
+		bool		alive;
+
+		/* a backend of the attempt still working on the node? wait for it */
+		params[0] = attempt_appname(act);
+		res = remote_exec(pc, "SELECT count(*) FROM pg_catalog.pg_stat_activity "
+						  "WHERE application_name = $1", 1, params);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			action_fail_result(act, res);
+			PQclear(res);
+			return false;
+		}
+		alive = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+		PQclear(res);
+		if (alive)
+		{
+			action_fail(act, "the interrupted attempt is still running on the node",
+						"55006", true);
+			return false;
+		}
+		sql = psprintf("ROLLBACK PREPARED %s", quote_literal_cstr(act->gid));
+	}
+	else
+		sql = psprintf("COMMIT PREPARED %s", quote_literal_cstr(act->gid));
+
+	res = remote_exec(pc, sql, 0, NULL);
+	if (!result_ok_or_missing(res))
+	{
+		action_fail_result(act, res);
+		PQclear(res);
+		return false;
+	}
+	if (act->kind == SAGA_ACT_RECONCILE)
+		action_fail(act,
+					PQresultStatus(res) == PGRES_COMMAND_OK ?
+					"the attempt was interrupted after it prepared; its prepared transaction was rolled back" :
+					"the attempt was interrupted before it prepared; nothing of it was applied",
+					"40003", true);
+	PQclear(res);
+	return true;
+}
+
+/*
+ * ----------------------------------------------------------------------
+ * Remote steps, driven asynchronously
+ * ----------------------------------------------------------------------
+ */
+
+static void
+remote_lost(SagaAction *act)
+{
+	RemoteExec *rx = (RemoteExec *) act->exec;
+	char	   *msg = pchomp(PQerrorMessage(rx->pc->conn));
+
+	rx->pc->broken = true;
+	health_report_failure(act->node_id, msg);
+	PQclear(rx->err);
+	PQclear(rx->rows);
+	rx->err = rx->rows = NULL;
+	if (rx->phase == RP_PREPARE)
+	{
+		/* PREPARE may or may not have happened: reconcile later */
+		act->done = false;
+	}
+	else if (rx->phase != RP_ROLLBACK)
+		action_fail(act, psprintf("connection to the node was lost: %s", msg),
+					"08006", true);
+	rx->phase = RP_DONE;
+}
+
+static void
+remote_send(SagaAction *act, RemotePhase phase, const char *sql)
+{
+	RemoteExec *rx = (RemoteExec *) act->exec;
+	int			ok;
+
+	rx->phase = phase;
+	if (phase == RP_STEP)
+		ok = PQsendQueryParams(rx->pc->conn, sql, act->nparams, NULL,
+							   (const char *const *) act->params, NULL, NULL, 0);
+	else
+		ok = PQsendQuery(rx->pc->conn, sql);
+	if (!ok)
+		remote_lost(act);
+}
+
+static void
+remote_start(SagaAction *act)
+{
+	RemoteExec *rx = (RemoteExec *) act->exec;
+	char	   *sql;
+
+	rx->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   (int64) act->timeout_ms + REMOTE_TIMEOUT_GRACE_MS);
+	sql = psprintf("BEGIN ISOLATION LEVEL READ COMMITTED; "
+				   "SET LOCAL statement_timeout = %d; "
+				   "SET LOCAL application_name = %s",
+				   act->timeout_ms, quote_literal_cstr(attempt_appname(act)));
+	remote_send(act, RP_BEGIN, sql);
+}
+
+/* the results of the current command are all in: go on */
+static void
+remote_advance(SagaAction *act)
+{
+	RemoteExec *rx = (RemoteExec *) act->exec;
+	PGconn	   *conn = rx->pc->conn;
+
+	switch (rx->phase)
+	{
+		case RP_BEGIN:
+			if (rx->err)
+			{
+				action_fail_result(act, rx->err);
+				PQclear(rx->err);
+				rx->err = NULL;
+				if (PQtransactionStatus(conn) == PQTRANS_INERROR ||
+					PQtransactionStatus(conn) == PQTRANS_INTRANS)
+					remote_send(act, RP_ROLLBACK, "ROLLBACK");
+				else
+					rx->phase = RP_DONE;
+				return;
+			}
+			remote_send(act, RP_STEP, act->sql);
+			return;
+
+		case RP_STEP:
+			if (rx->err)
+			{
+				action_fail_result(act, rx->err);
+				PQclear(rx->err);
+				rx->err = NULL;
+				PQclear(rx->rows);
+				rx->rows = NULL;
+				remote_send(act, RP_ROLLBACK, "ROLLBACK");
+				return;
+			}
+			if (rx->rows && PQntuples(rx->rows) > 0)
+			{
+				int			n = PQnfields(rx->rows);
+				const char **names = palloc(sizeof(char *) * Max(n, 1));
+				const char **values = palloc(sizeof(char *) * Max(n, 1));
+				Oid		   *types = palloc(sizeof(Oid) * Max(n, 1));
+				int			i;
+
+				for (i = 0; i < n; i++)
+				{
+					names[i] = PQfname(rx->rows, i);
+					types[i] = PQftype(rx->rows, i);
+					values[i] = PQgetisnull(rx->rows, 0, i) ? NULL :
+						PQgetvalue(rx->rows, 0, i);
+				}
+				act->output = saga_row_json(n, names, types, values);
+			}
+			PQclear(rx->rows);
+			rx->rows = NULL;
+			remote_send(act, RP_PREPARE,
+						psprintf("PREPARE TRANSACTION %s", quote_literal_cstr(act->gid)));
+			return;
+
+		case RP_PREPARE:
+			if (rx->err)
+			{
+				action_fail_result(act, rx->err);
+				PQclear(rx->err);
+				rx->err = NULL;
+			}
+			else if (!rx->prepared)
+				action_fail(act, "the remote transaction was rolled back instead of prepared",
+							"40000", false);
+			else
+			{
+				act->done = true;
+				act->ok = true;
+			}
+			if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+				remote_send(act, RP_ROLLBACK, "ROLLBACK");
+			else
+				rx->phase = RP_DONE;
+			return;
+
+		case RP_ROLLBACK:
+			PQclear(rx->err);
+			rx->err = NULL;
+			rx->phase = RP_DONE;
+			return;
+
+		case RP_DONE:
+			return;
+	}
+}
+
+/*
+ * Read what has arrived.  Returns true when the current command's results
+ * are complete.
+ */
+static bool
+remote_collect(SagaAction *act)
+{
+	RemoteExec *rx = (RemoteExec *) act->exec;
+	PGconn	   *conn = rx->pc->conn;
+
+	while (!PQisBusy(conn))
+	{
+		PGresult   *res = PQgetResult(conn);
+		ExecStatusType st;
+
+		if (res == NULL)
+			return true;
+		st = PQresultStatus(res);
+		if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE ||
+			st == PGRES_NONFATAL_ERROR)
+		{
+			if (rx->err == NULL)
+				rx->err = res;
+			else
+				PQclear(res);
+		}
+		else if (st == PGRES_TUPLES_OK && rx->phase == RP_STEP && rx->rows == NULL)
+			rx->rows = res;
+		else
+		{
+			if (rx->phase == RP_PREPARE && st == PGRES_COMMAND_OK)
+				rx->prepared = strcmp(PQcmdStatus(res), "PREPARE TRANSACTION") == 0;
+			else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+			{
+				/* COPY is not a step; the connection cannot be reused */
+				PQclear(res);
+				rx->pc->broken = true;
+				action_fail(act, "COPY is not supported in saga steps", "0A000", false);
+				rx->phase = RP_DONE;
+				return false;
+			}
+			PQclear(res);
+		}
+	}
+	return false;
+}
+
+static void
+remote_cancel(SagaAction *act)
+{
+	RemoteExec *rx = (RemoteExec *) act->exec;
+	PGcancel   *cancel = PQgetCancel(rx->pc->conn);
+	char		errbuf[256];
+
+	if (cancel)
+	{
+		if (!PQcancel(cancel, errbuf, sizeof(errbuf)))
+			ereport(LOG,
+					(errmsg("distx saga: could not cancel step \"%s\" of run " INT64_FORMAT ": %s",
+							act->step_name, act->run_id, errbuf)));
+		PQfreeCancel(cancel);
+	}
+	rx->cancel_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  REMOTE_CANCEL_WAIT_MS);
+}
+
+/*
+ * Drive every remote action to its end.  Returns false if a shutdown was
+ * requested meanwhile: the actions left are abandoned (their attempts stay
+ * running and are reconciled after the restart).  *woken tells whether the
+ * latch was set for something else.
+ */
+static bool
+drive_remote(List *remote, bool *woken)
+{
+	ListCell   *lc;
+	int			nevents = list_length(remote) + 2;
+	WaitEvent  *occurred = palloc(sizeof(WaitEvent) * nevents);
+
+	foreach(lc, remote)
+		remote_start((SagaAction *) lfirst(lc));
+
+	for (;;)
+	{
+		WaitEventSet *set;
+		int			nactive = 0;
+		int			n;
+		int			i;
+		long		timeout = -1;
+		TimestampTz now = GetCurrentTimestamp();
+
+		/* deadlines; results that are already in */
+		foreach(lc, remote)
+		{
+			SagaAction *act = (SagaAction *) lfirst(lc);
+			RemoteExec *rx = (RemoteExec *) act->exec;
+			TimestampTz due;
+
+			while (rx->phase != RP_DONE && remote_collect(act))
+				remote_advance(act);
+			if (rx->phase == RP_DONE)
+				continue;
+			if (rx->cancel_deadline == 0 && now >= rx->deadline)
+			{
+				remote_cancel(act);
+				if (!act->done)
+					action_fail(act, psprintf("step timed out after %d ms", act->timeout_ms),
+								"57014", false);
+			}
+			else if (rx->cancel_deadline != 0 && now >= rx->cancel_deadline)
+			{
+				/* the node does not answer: drop the connection */
+				remote_lost(act);
+				continue;
+			}
+			due = rx->cancel_deadline ? rx->cancel_deadline : rx->deadline;
+			if (timeout < 0 || TimestampDifferenceMilliseconds(now, due) < timeout)
+				timeout = Max(TimestampDifferenceMilliseconds(now, due), 1);
+			nactive++;
+		}
+		if (nactive == 0)
+			break;
+
+		set = CreateWaitEventSet(CurrentMemoryContext, nevents);
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		foreach(lc, remote)
+		{
+			SagaAction *act = (SagaAction *) lfirst(lc);
+			RemoteExec *rx = (RemoteExec *) act->exec;
+
+			if (rx->phase != RP_DONE)
+				AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(rx->pc->conn),
+								  NULL, act);
+		}
+		n = WaitEventSetWait(set, timeout, occurred, nevents, PG_WAIT_EXTENSION);
+		FreeWaitEventSet(set);
+
+		for (i = 0; i < n; i++)
+		{
+			if (occurred[i].events & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				*woken = true;
+				if (ShutdownRequestPending)
+				{
+					foreach(lc, remote)
+					{
+						SagaAction *act = (SagaAction *) lfirst(lc);
+						RemoteExec *rx = (RemoteExec *) act->exec;
+
+						if (rx->phase != RP_DONE)
+						{
+							rx->pc->broken = true;
+							act->done = false;
+							rx->phase = RP_DONE;
+						}
+					}
+					return false;
+				}
+			}
+			else if (occurred[i].events & WL_SOCKET_READABLE)
+			{
+				SagaAction *act = (SagaAction *) occurred[i].user_data;
+
+				if (!PQconsumeInput(((RemoteExec *) act->exec)->pc->conn))
+					remote_lost(act);
+			}
+		}
+	}
+	return true;
+}
+
+/*
+ * ----------------------------------------------------------------------
+ * Local steps
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct VarParams
+{
+	Oid		   *types;
+	int			ntypes;
+} VarParams;
+
+static void
+local_parser_setup(struct ParseState *pstate, void *arg)
+{
+	VarParams  *vp = (VarParams *) arg;
+
+	setup_parse_variable_parameters(pstate, &vp->types, &vp->ntypes);
+}
+
+/*
+ * Run a local step in the current (sub)transaction as the role that
+ * started the run; its output (json text) is returned in cxt.  Parameters
+ * are typed from their use, as a remote server does with untyped
+ * parameters.
+ */
+static char *
+exec_local(SagaAction *act, MemoryContext cxt)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+	VarParams	vp = {NULL, 0};
+	SPIPlanPtr	plan;
+	ParamListInfo pli;
+	char	   *output = NULL;
+	int			rc;
+	int			i;
+
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(act->userid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role with OID %u does not exist", act->userid),
+				 errdetail("Saga run " INT64_FORMAT " was started by that role; its steps run as it.",
+						   act->run_id)));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	nestlevel = NewGUCNestLevel();
+	SetUserIdAndSecContext(act->userid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	plan = SPI_prepare_params(act->sql, local_parser_setup, &vp, 0);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare saga step: %s", SPI_result_code_string(SPI_result));
+
+	pli = makeParamList(act->nparams);
+	for (i = 0; i < act->nparams; i++)
+	{
+		ParamExternData *prm = &pli->params[i];
+		Oid			ptype = i < vp.ntypes ? vp.types[i] : InvalidOid;
+
+		if (!OidIsValid(ptype))
+			ptype = TEXTOID;
+		prm->ptype = ptype;
+		prm->pflags = PARAM_FLAG_CONST;
+		prm->isnull = act->params[i] == NULL;
+		if (prm->isnull)
+			prm->value = (Datum) 0;
+		else
+		{
+			Oid			typinput;
+			Oid			typioparam;
+
+			getTypeInputInfo(ptype, &typinput, &typioparam);
+			prm->value = OidInputFunctionCall(typinput, act->params[i], typioparam, -1);
+		}
+	}
+
+	enable_timeout_after(STATEMENT_TIMEOUT, act->timeout_ms);
+	rc = SPI_execute_plan_with_paramlist(plan, pli, false, 0);
+	if (rc < 0)
+		elog(ERROR, "could not run saga step: %s", SPI_result_code_string(rc));
+	if (SPI_tuptable != NULL && SPI_processed > 0)
+	{
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		int			n = 0;
+		const char **names = palloc(sizeof(char *) * Max(desc->natts, 1));
+		const char **values = palloc(sizeof(char *) * Max(desc->natts, 1));
+		Oid		   *types = palloc(sizeof(Oid) * Max(desc->natts, 1));
+
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (att->attisdropped)
+				continue;
+			names[n] = NameStr(att->attname);
+			types[n] = att->atttypid;
+			values[n] = SPI_getvalue(tup, desc, i + 1);
+			n++;
+		}
+		output = MemoryContextStrdup(cxt, saga_row_json(n, names, types, values));
+	}
+	/* deferred constraints are checked now, inside the step */
+	rc = SPI_execute("SET CONSTRAINTS ALL IMMEDIATE", false, 0);
+	if (rc < 0)
+		elog(ERROR, "could not check deferred constraints: %s", SPI_result_code_string(rc));
+	disable_timeout(STATEMENT_TIMEOUT, false);
+
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+	AtEOXact_GUC(false, nestlevel);
+	return output;
+}
+
+/*
+ * Run a local action in a subtransaction of the current transaction and
+ * record its outcome: on success inside the subtransaction, so that the
+ * effect and its record commit together.
+ */
+static void
+run_local(SagaAction *act)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		act->output = exec_local(act, cxt);
+		act->done = true;
+		act->ok = true;
+		saga_record_outcome(act);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		/* a timeout that fired after the step must not hit anything else */
+		if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
+			QueryCancelPending = false;
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		action_fail_edata(act, edata);
+		FreeErrorData(edata);
+		saga_record_outcome(act);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * ----------------------------------------------------------------------
+ * The tick
+ * ----------------------------------------------------------------------
+ */
+
+static void
+tick_start_xact(MemoryContext cxt, const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+	MemoryContextSwitchTo(cxt);
+}
+
+static void
+tick_commit_xact(MemoryContext cxt)
+{
+	/* claims and outcomes are durable before anything depends on them */
+	ForceSyncCommit();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+}
+
+static void
+tick_abort_xact(MemoryContext cxt, const char *what)
+{
+	MemoryContextSwitchTo(cxt);
+	EmitErrorReport();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(cxt);
+	ereport(LOG, (errmsg("distx saga worker: %s failed; retrying", what)));
+}
+
+static bool
+saga_tables_exist(void)
+{
+	Oid			nsp;
+
+	if (!OidIsValid(get_extension_oid("distx", true)))
+		return false;
+	nsp = get_namespace_oid("distx", true);
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("saga_run", nsp)) &&
+		OidIsValid(get_relname_relid("saga_attempt", nsp));
+}
+
+/*
+ * Plan one run in a subtransaction; settle what a crash left open; prepare
+ * and claim a step to run.  Returns the action to execute, or NULL.
+ */
+static SagaAction *
+plan_one(int64 run_id, MemoryContext cxt)
+{
+	ResourceOwner owner = CurrentResourceOwner;
+	SagaAction *volatile result = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		SagaAction *act = saga_plan_run(run_id);
+		bool		remote = act && OidIsValid(act->node_id);
+
+		if (act == NULL)
+			 /* nothing to do now */ ;
+		else if (act->kind == SAGA_ACT_RECONCILE || act->kind == SAGA_ACT_RESOLVE)
+		{
+			if (!remote)
+			{
+				/* a local attempt commits with its record: it did nothing */
+				action_fail(act, "the attempt was interrupted; nothing of it was committed",
+							"40003", true);
+				saga_record_outcome(act);
+			}
+			else
+			{
+				ErrorData  *edata;
+				PoolConn   *pc = acquire_conn(act, &edata);
+
+				if (pc == NULL)
+					delay_action(act, edata);
+				else
+				{
+					bool		settled = settle_remote(act, pc);
+
+					pool_put(pc);
+					if (settled)
+						saga_record_outcome(act);
+					else
+						saga_record_delay(act, act->error, act->sqlstate, 1000);
+				}
+			}
+		}
+		else if (act->done)
+		{
+			/* the parameters could not be bound: a failed attempt */
+			act->attempt_no = saga_state_claim_attempt(act->run_id, act->step_no,
+													   act->compensate, NULL);
+			saga_record_outcome(act);
+		}
+		else if (remote)
+		{
+			ErrorData  *edata;
+			PoolConn   *pc = acquire_conn(act, &edata);
+
+			if (pc == NULL && sqlstate_transient(unpack_sql_state(edata->sqlerrcode)))
+				delay_action(act, edata);
+			else if (pc == NULL)
+			{
+				/* no USAGE, no user mapping...: a failed attempt */
+				act->attempt_no = saga_state_claim_attempt(act->run_id, act->step_no,
+														   act->compensate, NULL);
+				action_fail_edata(act, edata);
+				saga_record_outcome(act);
+			}
+			else
+			{
+				RemoteExec *rx = palloc0(sizeof(RemoteExec));
+
+				rx->pc = pc;
+				act->exec = rx;
+				act->attempt_no =
+					saga_state_claim_attempt(act->run_id, act->step_no, act->compensate,
+											 saga_gid_prefix(act->run_id, act->step_no));
+				act->gid = saga_gid(act->run_id, act->step_no, act->attempt_no);
+				result = act;
+			}
+		}
+		else
+		{
+			act->attempt_no = saga_state_claim_attempt(act->run_id, act->step_no,
+													   act->compensate, NULL);
+			result = act;
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (result && result->exec)
+			pool_put(((RemoteExec *) result->exec)->pc);
+		result = NULL;
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("distx saga run " INT64_FORMAT " could not be planned: %s",
+						run_id, edata->message)));
+		/* the run waits, and says why */
+		saga_state_delay(run_id, 0,
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000),
+						 edata->message, unpack_sql_state(edata->sqlerrcode));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * One tick of the saga executor.  Returns the time in ms until the next
+ * run is due: 0 if there is more to do right away, -1 if nothing waits.
+ */
+long
+saga_worker_tick(MemoryContext cxt)
+{
+	List	   *volatile actions = NIL;
+	List	   *volatile remote = NIL;
+	volatile long next_due = -1;
+	volatile bool failed = false;
+	bool		woken = false;
+	bool		running = true;
+	ListCell   *lc;
+	static bool gucs_set = false;
+
+	/* 1. plan and claim */
+	tick_start_xact(cxt, "distx saga: planning");
+	PG_TRY();
+	{
+		if (!gucs_set)
+		{
+			/* the worker never waits for a bulkhead slot: the run waits */
+			SetConfigOption("distx.bulkhead_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+			gucs_set = true;
+		}
+		if (saga_tables_exist())
+		{
+			List	   *runs;
+			long		due;
+
+			/* COMMIT PREPARED confirmed at the last tick */
+			foreach(lc, resolved_attempts)
+			{
+				ResolvedAttempt *r = (ResolvedAttempt *) lfirst(lc);
+
+				saga_state_attempt_resolved(r->run_id, r->step_no, r->attempt_no);
+			}
+
+			runs = saga_due_runs(distx_saga_max_concurrency, &due);
+			next_due = due;
+			foreach(lc, runs)
+			{
+				SagaAction *act = plan_one(*(int64 *) lfirst(lc), cxt);
+
+				if (act)
+					actions = lappend(actions, act);
+			}
+			if (runs != NIL)
+				next_due = 0;
+		}
+		tick_commit_xact(cxt);
+		list_free_deep(resolved_attempts);
+		resolved_attempts = NIL;
+	}
+	PG_CATCH();
+	{
+		tick_abort_xact(cxt, "planning");
+		failed = true;
+	}
+	PG_END_TRY();
+	if (failed)
+	{
+		release_tick_resources(actions);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return 1000;
+	}
+	if (actions == NIL)
+	{
+		release_tick_resources(NIL);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return next_due;
+	}
+
+	/* 2. remote steps, all at once */
+	foreach(lc, actions)
+	{
+		SagaAction *act = (SagaAction *) lfirst(lc);
+
+		if (act->exec)
+			remote = lappend(remote, act);
+	}
+	if (remote != NIL)
+	{
+		pgstat_report_activity(STATE_RUNNING, "distx saga: running remote steps");
+		running = drive_remote(remote, &woken);
+	}
+	if (!running)
+	{
+		/* shutdown: what ran is reconciled after the restart */
+		release_tick_resources(actions);
+		return 0;
+	}
+
+	/* 3. local steps, and the record of every outcome */
+	tick_start_xact(cxt, "distx saga: running local steps");
+	PG_TRY();
+	{
+		foreach(lc, actions)
+		{
+			SagaAction *act = (SagaAction *) lfirst(lc);
+
+			if (act->exec == NULL)
+				run_local(act);
+			else if (act->done)
+				saga_record_outcome(act);
+			/* else: outcome unknown, reconciled at the next tick */
+		}
+		tick_commit_xact(cxt);
+	}
+	PG_CATCH();
+	{
+		tick_abort_xact(cxt, "recording step outcomes");
+		failed = true;
+	}
+	PG_END_TRY();
+
+	/* 4. commit what prepared and is now recorded as done */
+	if (!failed)
+	{
+		pgstat_report_activity(STATE_RUNNING, "distx saga: committing remote steps");
+		foreach(lc, remote)
+		{
+			SagaAction *act = (SagaAction *) lfirst(lc);
+			RemoteExec *rx = (RemoteExec *) act->exec;
+
+			if (!(act->done && act->ok) || rx->pc->broken)
+				continue;
+			if (!PQsendQuery(rx->pc->conn,
+							 psprintf("COMMIT PREPARED %s", quote_literal_cstr(act->gid))))
+				rx->pc->broken = true;
+			else
+				rx->phase = RP_PREPARE; /* reused: "a commit is in flight" */
+		}
+		foreach(lc, remote)
+		{
+			SagaAction *act = (SagaAction *) lfirst(lc);
+			RemoteExec *rx = (RemoteExec *) act->exec;
+			PGresult   *res;
+
+			if (!(act->done && act->ok) || rx->phase != RP_PREPARE)
+				continue;
+			res = libpqsrv_get_result_last(rx->pc->conn, PG_WAIT_EXTENSION);
+			if (result_ok_or_missing(res))
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+				ResolvedAttempt *r = palloc(sizeof(ResolvedAttempt));
+
+				r->run_id = act->run_id;
+				r->step_no = act->step_no;
+				r->attempt_no = act->attempt_no;
+				resolved_attempts = lappend(resolved_attempts, r);
+				MemoryContextSwitchTo(old);
+			}
+			else
+				ereport(WARNING,
+						(errmsg("distx saga: COMMIT PREPARED of step \"%s\" of run " INT64_FORMAT " failed: %s",
+								act->step_name, act->run_id,
+								pchomp(PQerrorMessage(rx->pc->conn))),
+						 errdetail("The run commits it before it goes on.")));
+			PQclear(res);
+			if (PQstatus(rx->pc->conn) != CONNECTION_OK)
+				rx->pc->broken = true;
+		}
+	}
+
+	release_tick_resources(actions);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return failed ? 1000 : 0;
+}
