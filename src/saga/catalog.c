@@ -36,6 +36,8 @@
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "parser/scanner.h"
+#include "parser/gram.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -131,6 +133,31 @@ bad:
 				 errmsg("invalid saga value reference \"%s\"", ref ? ref : "(null)"),
 				 errhint("Use $input, $input.<key>[.<key>...], $steps.<step>, $steps.<step>.<column>[.<key>...], $idempotency_key or $run_id.")));
 	return NULL;
+}
+
+/*
+ * The highest $n a statement references (0 if none), found with the SQL
+ * scanner so that strings, quoted identifiers and comments do not count.
+ * A statement may be given more parameters than it uses (a compensation
+ * takes the forward statement's by default); only the ones it uses are
+ * sent.
+ */
+int
+saga_sql_max_param(const char *sql)
+{
+	core_yyscan_t yyscanner;
+	core_yy_extra_type yyextra;
+	core_YYSTYPE yylval;
+	YYLTYPE		yylloc;
+	int			max = 0;
+	int			tok;
+
+	yyscanner = scanner_init(sql, &yyextra, &ScanKeywords, ScanKeywordTokens);
+	while ((tok = core_yylex(&yylval, &yylloc, yyscanner)) != 0)
+		if (tok == PARAM && yylval.ival > max)
+			max = yylval.ival;
+	scanner_finish(yyscanner);
+	return max;
 }
 
 bool
@@ -439,6 +466,21 @@ parse_step(const char *saga, int step_no, JsonbValue *elem, List *earlier)
 	if (list_length(s->forward_params) > 100 || list_length(s->compensate_params) > 100)
 		STEP_ERROR(&sc, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
 				   "A statement may have at most 100 parameters.");
+	if (saga_sql_max_param(s->forward_sql) > list_length(s->forward_params))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_PARAMETER),
+				 errmsg("invalid step %d of saga \"%s\"", step_no, saga),
+				 errdetail("The forward statement references $%d, but the step has %d parameters.",
+						   saga_sql_max_param(s->forward_sql),
+						   list_length(s->forward_params))));
+	if (s->compensate_sql &&
+		saga_sql_max_param(s->compensate_sql) > list_length(s->compensate_params))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_PARAMETER),
+				 errmsg("invalid step %d of saga \"%s\"", step_no, saga),
+				 errdetail("The compensating statement references $%d, but the step has %d compensation parameters.",
+						   saga_sql_max_param(s->compensate_sql),
+						   list_length(s->compensate_params))));
 	check_refs(&sc, s->forward_params, earlier, NULL, "forward");
 	check_refs(&sc, s->compensate_params, earlier, s->name, "compensating");
 

@@ -231,13 +231,17 @@ saga_row_json(int ncols, const char *const *names, const Oid *types,
  * ----------------------------------------------------------------------
  */
 
-/* failures that are not the statement's fault */
+/*
+ * Failures that are not the statement's fault: the connection (08, except
+ * a protocol violation, which a statement can cause), a node shutting down
+ * (57P0x), too many connections (53300).
+ */
 static bool
 sqlstate_transient(const char *sqlstate)
 {
 	if (sqlstate == NULL || sqlstate[0] == '\0')
 		return false;
-	return strncmp(sqlstate, "08", 2) == 0 ||
+	return (strncmp(sqlstate, "08", 2) == 0 && strcmp(sqlstate, "08P01") != 0) ||
 		strncmp(sqlstate, "57P0", 4) == 0 ||
 		strcmp(sqlstate, "53300") == 0;
 }

@@ -166,7 +166,8 @@ bind_params(SagaAction *act, List *refs, Jsonb *input, SagaStepDef *defs,
 	ListCell   *lc;
 	int			i = 0;
 
-	act->nparams = list_length(refs);
+	/* only the parameters the statement uses are sent */
+	act->nparams = Min(list_length(refs), saga_sql_max_param(act->sql));
 	act->params = palloc0(sizeof(char *) * Max(act->nparams, 1));
 	foreach(lc, refs)
 	{
@@ -174,6 +175,8 @@ bind_params(SagaAction *act, List *refs, Jsonb *input, SagaStepDef *defs,
 		bool		found;
 		int			j;
 
+		if (i >= act->nparams)
+			break;
 		switch (r->kind)
 		{
 			case SAGA_REF_IDEMPOTENCY_KEY:
@@ -443,7 +446,9 @@ saga_record_outcome(SagaAction *act)
 
 	if (!final)
 	{
-		long		delay = saga_backoff_ms(def, Max(failures, 1));
+		/* a transient failure backs off with the number of attempts */
+		long		delay = saga_backoff_ms(def, counted ? Max(failures, 1) :
+											Max(act->attempt_no, 1));
 		TimestampTz retry_at;
 
 		if (act->kind == SAGA_ACT_RECONCILE)

@@ -86,6 +86,7 @@ extern int	distx_saga_idle_poll;
 extern SagaDef *saga_parse_definition(const char *name, Jsonb *steps);
 extern SagaRef *saga_parse_ref(const char *ref, bool elog_on_error);
 extern bool saga_sqlstate_listed(List *sqlstates, const char *sqlstate);
+extern int	saga_sql_max_param(const char *sql);
 
 /* run.c: the state machine */
 typedef enum SagaActionKind
