@@ -26,7 +26,8 @@ n5b|./raft_sim --nodes 5 --seeds 10001-20000
 bugvote_scen|./raft_sim_bug_vote --scenarios
 bugvote_3|./raft_sim_bug_vote --nodes 3 --seeds 1-5000 --expect-violation
 bugvote_5|./raft_sim_bug_vote --nodes 5 --seeds 1-5000 --expect-violation
-bugcommit_scen|./raft_sim_bug_commit --scenarios'
+bugcommit_scen|./raft_sim_bug_commit --scenarios
+bugcommit_3|./raft_sim_bug_commit --nodes 3 --seeds 1-20000 --expect-violation'
 
 run_one() {
 	# $1 = name, $2 = command; a crash or missing "ok" line is a failure

@@ -369,10 +369,10 @@ sim_random_params(uint64_t seed, int nodes, sim_options *o,
 		static const int drops[] = {0, 0, 20, 50, 150};
 		static const int dups[] = {0, 10, 50};
 		static const int longs[] = {0, 10, 50};
-		static const int dmax[] = {5, 10, 30, 80};
+		static const int dmax[] = {5, 10, 30, 80, 200};
 		static const int cir[] = {0, 0, 5, 20};
 		static const int compact[] = {0, 3, 10, 40};
-		static const uint32_t ents[] = {1, 2, 8, 64};
+		static const uint32_t ents[] = {1, 1, 2, 8, 64};
 		static const uint32_t infl[] = {1, 2, 8, 64};
 		static const int drift[] = {0, 0, 3, 10};
 		static const int allocf[] = {0, 0, 0, 0, 0, 0, 0, 300};
@@ -380,10 +380,10 @@ sim_random_params(uint64_t seed, int nodes, sim_options *o,
 		o->drop_pm = drops[r[0] % 5];
 		o->dup_pm = dups[r[1] % 3];
 		o->long_delay_pm = longs[r[2] % 3];
-		o->delay_max_ms = dmax[r[3] % 4];
+		o->delay_max_ms = dmax[r[3] % 5];
 		o->crash_in_ready_pm = cir[r[4] % 4];
 		o->compact_every = compact[r[5] % 4];
-		o->raft.max_msg_entries = ents[r[6] % 4];
+		o->raft.max_msg_entries = ents[r[6] % 5];
 		o->raft.max_inflight = infl[r[7] % 4];
 		o->clock_drift_pct = drift[r[8] % 4];
 		o->alloc_fail_pm = allocf[r[9] % 8];
@@ -402,7 +402,8 @@ sim_random_run(uint64_t seed, int nodes, bool trace, sim_random_result *res)
 				t_leader;
 	live		l;
 	bool		done;
-	uint64_t	deadline;
+	uint64_t	deadline,
+				commit_bound;
 	int			attempt,
 				i,
 				ok = 1;
@@ -470,7 +471,24 @@ sim_random_run(uint64_t seed, int nodes, bool trace, sim_random_result *res)
 	 */
 	memset(&l, 0, sizeof(l));
 	done = false;
-	deadline = heal_at + SIM_LIVE_LEADER_MS + SIM_LIVE_COMMIT_MS;
+	/*
+	 * The commit bound allows for catching up the backlog: with one
+	 * entry per message, one message in flight and 200 ms delays, a
+	 * follower 150 entries behind needs a minute, and that is flow
+	 * control doing its job, not a liveness bug.
+	 */
+	{
+		raft_index	backlog = 0;
+		uint64_t	batch = (uint64_t) o.raft.max_msg_entries * o.raft.max_inflight;
+
+		for (i = 1; i <= sim_pool(s); i++)
+			if (sim_raft(s, (raft_id) i) &&
+				raft_get_last_index(sim_raft(s, (raft_id) i)) > backlog)
+				backlog = raft_get_last_index(sim_raft(s, (raft_id) i));
+		commit_bound = SIM_LIVE_COMMIT_MS +
+			4 * (uint64_t) o.delay_max_ms * (backlog / batch + 1);
+	}
+	deadline = heal_at + SIM_LIVE_LEADER_MS + commit_bound;
 	for (attempt = 0; !sim_failed(s) && !done && sim_now(s) < deadline;)
 	{
 		raft_id		lead;
@@ -498,7 +516,7 @@ sim_random_run(uint64_t seed, int nodes, bool trace, sim_random_result *res)
 	}
 	if (!sim_failed(s) && !done)
 		sim_fail(s, "liveness: proposals to the leader not committed within %d ms of the faults stopping (%d attempts)",
-				 SIM_LIVE_LEADER_MS + SIM_LIVE_COMMIT_MS, attempt);
+				 (int) (SIM_LIVE_LEADER_MS + commit_bound), attempt);
 	if (sim_failed(s))
 	{
 		ok = 0;
