@@ -253,3 +253,6 @@ JOIN distx.saga_run r ON r.run_id = a.run_id
 JOIN distx.saga_def_step d ON d.saga = r.saga AND d.version = r.version AND d.step_no = a.step_no
 WHERE pg_catalog.pg_has_role(r.started_by, 'USAGE');
 COMMENT ON VIEW distx.saga_attempts IS 'every attempt of every saga step, recorded before it runs';
+
+GRANT SELECT ON distx.sagas, distx.saga_runs, distx.saga_run_steps,
+	distx.saga_attempts TO PUBLIC;

@@ -470,17 +470,21 @@ parse_step(const char *saga, int step_no, JsonbValue *elem, List *earlier)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_PARAMETER),
 				 errmsg("invalid step %d of saga \"%s\"", step_no, saga),
-				 errdetail("The forward statement references $%d, but the step has %d parameters.",
-						   saga_sql_max_param(s->forward_sql),
-						   list_length(s->forward_params))));
+				 errdetail_plural("The forward statement references $%d, but the step has %d parameter.",
+								  "The forward statement references $%d, but the step has %d parameters.",
+								  list_length(s->forward_params),
+								  saga_sql_max_param(s->forward_sql),
+								  list_length(s->forward_params))));
 	if (s->compensate_sql &&
 		saga_sql_max_param(s->compensate_sql) > list_length(s->compensate_params))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_PARAMETER),
 				 errmsg("invalid step %d of saga \"%s\"", step_no, saga),
-				 errdetail("The compensating statement references $%d, but the step has %d compensation parameters.",
-						   saga_sql_max_param(s->compensate_sql),
-						   list_length(s->compensate_params))));
+				 errdetail_plural("The compensating statement references $%d, but the step has %d compensation parameter.",
+								  "The compensating statement references $%d, but the step has %d compensation parameters.",
+								  list_length(s->compensate_params),
+								  saga_sql_max_param(s->compensate_sql),
+								  list_length(s->compensate_params))));
 	check_refs(&sc, s->forward_params, earlier, NULL, "forward");
 	check_refs(&sc, s->compensate_params, earlier, s->name, "compensating");
 
