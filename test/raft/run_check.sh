@@ -29,6 +29,25 @@ bugvote_5|./raft_sim_bug_vote --nodes 5 --seeds 1-5000 --expect-violation
 bugcommit_scen|./raft_sim_bug_commit --scenarios
 bugcommit_3|./raft_sim_bug_commit --nodes 3 --seeds 1-20000 --expect-violation'
 
+# Sanitizer builds, if the toolchain made them.  LeakSanitizer cannot run
+# under some sandboxes (it needs ptrace); then run without leak checks.
+if [ -x ./codec_test_asan ] && [ -x ./raft_sim_asan ]; then
+	if ASAN_OPTIONS=detect_leaks=1 ./codec_test_asan > /dev/null 2>&1; then
+		ASAN_OPTIONS=detect_leaks=1
+	else
+		ASAN_OPTIONS=detect_leaks=0
+	fi
+	export ASAN_OPTIONS
+	JOBS="$JOBS
+asan_codec|./codec_test_asan
+asan_scen|./raft_sim_asan --scenarios
+asan_3|./raft_sim_asan --nodes 3 --seeds 1-1500
+asan_5|./raft_sim_asan --nodes 5 --seeds 1-1000"
+else
+	JOBS="$JOBS
+asan_skip|echo 'ok - sanitizer runs # SKIP compiler cannot build -fsanitize=address,undefined'"
+fi
+
 run_one() {
 	# $1 = name, $2 = command; a crash or missing "ok" line is a failure
 	sh -c "$2" > "out/$1.tap" 2> "out/$1.err"
@@ -60,16 +79,21 @@ echo "$JOBS" | {
 num=0
 failed=0
 for name in $(echo "$JOBS" | cut -d'|' -f1); do
+	case "$name" in
+		asan_skip) pfx="" ;;
+		asan_*) pfx="under ASan+UBSan: " ;;
+		*) pfx="" ;;
+	esac
 	while IFS= read -r line; do
 		case "$line" in
 			"ok - "*)
 				num=$((num + 1))
-				echo "ok $num - ${line#ok - }"
+				echo "ok $num - $pfx${line#ok - }"
 				;;
 			"not ok - "*)
 				num=$((num + 1))
 				failed=$((failed + 1))
-				echo "not ok $num - ${line#not ok - }"
+				echo "not ok $num - $pfx${line#not ok - }"
 				;;
 			*)
 				echo "$line"
