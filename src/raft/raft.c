@@ -1585,6 +1585,11 @@ raft_step(raft_node *r, const uint8_t *buf, size_t len)
 	if ((rc = check_callable(r)) != RAFT_OK)
 		return rc;
 	rc = raft_msg_decode(buf, len, &m, &r->opt.allocator);
+	if (rc == RAFT_ENOMEM)
+	{
+		fail(r, rc, "decoding message");
+		return rc;
+	}
 	if (rc != RAFT_OK)
 		return rc;				/* garbage is ignored, state untouched */
 	if (m.to != r->id)

@@ -50,6 +50,7 @@ typedef struct event
 	raft_id		node;
 	raft_id		from;
 	uint32_t	gen;
+	bool		corrupt;
 	uint32_t	len;
 	uint8_t    *buf;
 	void		(*fn) (sim *s, void *arg);
@@ -59,6 +60,7 @@ typedef struct event
 typedef struct inmsg
 {
 	raft_id		from;
+	bool		corrupt;
 	uint32_t	len;
 	uint8_t    *buf;
 } inmsg;
@@ -951,6 +953,15 @@ schedule_delivery(sim *s, raft_id from, raft_id to, const uint8_t *buf,
 	e.len = len;
 	e.buf = xmalloc(len);
 	memcpy(e.buf, buf, len);
+	if (s->opt.corrupt_pm > 0 &&
+		rand_below(s, 1000) < (uint64_t) s->opt.corrupt_pm)
+	{
+		/* change one byte: the receiver must reject the message */
+		uint8_t		x = (uint8_t) (1 + rand_below(s, 255));
+
+		e.buf[rand_below(s, len)] ^= x;
+		e.corrupt = true;
+	}
 	push_event(s, &e);
 }
 
@@ -1212,6 +1223,42 @@ schedule_tick(sim *s, snode *n, uint64_t at)
 	push_event(s, &e);
 }
 
+/* What must not change when a corrupted message is rejected. */
+static bool
+same_status(const raft_status *a, const raft_status *b)
+{
+	return a->role == b->role && a->term == b->term && a->vote == b->vote &&
+		a->leader == b->leader && a->commit == b->commit &&
+		a->last_index == b->last_index && a->last_term == b->last_term &&
+		a->snapshot_index == b->snapshot_index;
+}
+
+static void
+deliver_corrupt(sim *s, snode *n, uint8_t *buf, uint32_t len)
+{
+	raft_status before,
+				after;
+	int			rc;
+
+	raft_get_status(n->r, &before);
+	rc = raft_step(n->r, buf, len);
+	sim_trace(s, "-> corrupted message to n%llu: %s", (unsigned long long) n->id,
+			  raft_strerror(rc));
+	if (rc == RAFT_ENOMEM)
+	{
+		after_input(s, n, rc, "step");
+		return;
+	}
+	raft_get_status(n->r, &after);
+	if (rc != RAFT_EDECODE)
+		sim_fail(s, "n%llu accepted a corrupted message (%s)",
+				 (unsigned long long) n->id, raft_strerror(rc));
+	else if (!same_status(&before, &after) || raft_has_ready(n->r) !=
+			 false)
+		sim_fail(s, "n%llu changed state on a corrupted message",
+				 (unsigned long long) n->id);
+}
+
 static void
 deliver(sim *s, snode *n, raft_id from, uint8_t *buf, uint32_t len)
 {
@@ -1270,12 +1317,16 @@ handle_event(sim *s, event *e)
 					n->inbox = xrealloc(n->inbox, n->cap_inbox * sizeof(inmsg));
 				}
 				n->inbox[n->n_inbox].from = e->from;
+				n->inbox[n->n_inbox].corrupt = e->corrupt;
 				n->inbox[n->n_inbox].buf = e->buf;
 				n->inbox[n->n_inbox].len = e->len;
 				n->n_inbox++;
 				break;
 			}
-			deliver(s, n, e->from, e->buf, e->len);
+			if (e->corrupt)
+				deliver_corrupt(s, n, e->buf, e->len);
+			else
+				deliver(s, n, e->from, e->buf, e->len);
 			free(e->buf);
 			break;
 	}
@@ -1477,7 +1528,12 @@ sim_resume(sim *s, raft_id id)
 	for (k = 0; k < cnt; k++)
 	{
 		if (n->up && !n->paused && !s->failed)
-			deliver(s, n, box[k].from, box[k].buf, box[k].len);
+		{
+			if (box[k].corrupt)
+				deliver_corrupt(s, n, box[k].buf, box[k].len);
+			else
+				deliver(s, n, box[k].from, box[k].buf, box[k].len);
+		}
 		free(box[k].buf);
 	}
 	free(box);
@@ -1550,6 +1606,7 @@ sim_disable_faults(sim *s)
 	s->opt.long_delay_pm = 0;
 	s->opt.crash_in_ready_pm = 0;
 	s->opt.alloc_fail_pm = 0;
+	s->opt.corrupt_pm = 0;
 }
 
 /* ---------------------------------------------------------------------

@@ -41,7 +41,9 @@ typedef struct sim_options
 	int			long_delay_ms;	/* up to this */
 	int			crash_in_ready_pm;	/* crash while handling a Ready */
 	int			compact_every;	/* compact after this many applied, 0=never */
-	int			alloc_fail_pm;	/* per mille of allocations that fail */
+	int			alloc_fail_pm;	/* per MILLION allocations that fail */
+	int			corrupt_pm;		/* per mille of messages with a byte
+								 * changed in flight (must be rejected) */
 } sim_options;
 
 extern void sim_options_init(sim_options *o);

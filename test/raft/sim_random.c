@@ -376,6 +376,7 @@ sim_random_params(uint64_t seed, int nodes, sim_options *o,
 		static const uint32_t infl[] = {1, 2, 8, 64};
 		static const int drift[] = {0, 0, 3, 10};
 		static const int allocf[] = {0, 0, 0, 0, 0, 0, 0, 300};
+		static const int corrupt[] = {0, 0, 5, 30};
 
 		o->drop_pm = drops[r[0] % 5];
 		o->dup_pm = dups[r[1] % 3];
@@ -387,6 +388,7 @@ sim_random_params(uint64_t seed, int nodes, sim_options *o,
 		o->raft.max_inflight = infl[r[7] % 4];
 		o->clock_drift_pct = drift[r[8] % 4];
 		o->alloc_fail_pm = allocf[r[9] % 8];
+		o->corrupt_pm = corrupt[r[11] % 4];
 	}
 	*fault_ms = 3000 + r[10] % 12000;
 }
@@ -425,11 +427,12 @@ sim_random_run(uint64_t seed, int nodes, bool trace, sim_random_result *res)
 		d.kill_window_ms = 1 + 3 * o.delay_max_ms;
 	}
 	sim_set_hook(s, hook_new_leader, &d);
-	sim_trace(s, "seed %llu: %d nodes, faults for %llu ms, drop %d, dup %d, long delays %d, delay<=%d, crash-in-ready %d, compact every %d, msg entries %u, inflight %u, drift %d%%, alloc failures %d ppm",
+	sim_trace(s, "seed %llu: %d nodes, faults for %llu ms, drop %d, dup %d, long delays %d, delay<=%d, crash-in-ready %d, compact every %d, msg entries %u, inflight %u, drift %d%%, alloc failures %d ppm, corrupted messages %d per mille",
 			  (unsigned long long) seed, nodes, (unsigned long long) fault_ms,
 			  o.drop_pm, o.dup_pm, o.long_delay_pm, o.delay_max_ms,
 			  o.crash_in_ready_pm, o.compact_every, o.raft.max_msg_entries,
-			  o.raft.max_inflight, o.clock_drift_pct, o.alloc_fail_pm);
+			  o.raft.max_inflight, o.clock_drift_pct, o.alloc_fail_pm,
+			  o.corrupt_pm);
 	sim_at(s, 500 + sim_rand(s) % 1000, cb_fault, &d);
 	sim_at(s, 100, cb_propose, &d);
 
