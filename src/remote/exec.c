@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "distx.h"
 #include "remote/connection.h"
 #include "remote/node.h"
 #include "txn/txn.h"
@@ -66,6 +67,7 @@ begin_remote(FunctionCallInfo fcinfo, char **sql)
 	DistxNode  *node;
 	DistxConn  *c;
 
+	distx_require_preload("distx remote execution");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -198,6 +198,11 @@ distx_worker_main(Datum main_arg)
 		MemoryContextReset(loop_context);
 	}
 
+	/*
+	 * Exit code 1, not 0: a worker that exits with 0 is unregistered, and a
+	 * pg_terminate_backend() would leave the node without recovery until the
+	 * next restart.  At server shutdown nothing is restarted anyway.
+	 */
 	elog(LOG, "distx coordinator shutting down");
-	proc_exit(0);
+	proc_exit(1);
 }
