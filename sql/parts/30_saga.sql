@@ -236,7 +236,7 @@ SELECT s.run_id, s.step_no, d.step_name, coalesce(d.node_name, 'local') AS node,
 		AND a.step_no = s.step_no AND a.phase = 'compensate')::int AS compensation_attempts,
 	   s.last_error, s.last_sqlstate,
 	   s.started_at, s.completed_at, s.compensated_at,
-	   CASE WHEN s.state IN ('running', 'compensating') THEN s.next_at END AS next_retry_at
+	   CASE WHEN s.state IN ('pending', 'running', 'compensating') THEN s.next_at END AS next_retry_at
 FROM distx.saga_run_step s
 JOIN distx.saga_run r ON r.run_id = s.run_id
 JOIN distx.saga_def_step d ON d.saga = r.saga AND d.version = r.version AND d.step_no = s.step_no

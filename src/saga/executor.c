@@ -71,6 +71,7 @@
 #include "remote/health.h"
 #include "remote/node.h"
 #include "saga/saga.h"
+#include "txn/fault.h"
 #include "txn/gid.h"
 
 /* extra time after a remote step's timeout before distx cancels it */
@@ -388,13 +389,18 @@ pool_get(Oid serverid, Oid userid)
 	foreach(lc, pool)
 	{
 		pc = (PoolConn *) lfirst(lc);
-		if (!pc->in_use && !pc->broken && pc->serverid == serverid &&
-			pc->userid == userid && pc->conn != NULL &&
-			PQstatus(pc->conn) == CONNECTION_OK)
+		if (pc->in_use || pc->broken || pc->serverid != serverid ||
+			pc->userid != userid || pc->conn == NULL)
+			continue;
+		/* an idle connection the node closed meanwhile shows up here */
+		if (!PQconsumeInput(pc->conn) || PQstatus(pc->conn) != CONNECTION_OK ||
+			PQtransactionStatus(pc->conn) != PQTRANS_IDLE)
 		{
-			pc->in_use = true;
-			return pc;
+			pc->broken = true;
+			continue;
 		}
+		pc->in_use = true;
+		return pc;
 	}
 
 	/* the circuit breaker is consulted and told the outcome */
@@ -717,6 +723,9 @@ remote_advance(SagaAction *act)
 			{
 				act->done = true;
 				act->ok = true;
+				/* test only: stop between PREPARE and its record */
+				fault_point(act->compensate ? "saga_compensate_prepared" :
+							"saga_forward_prepared", false);
 			}
 			if (PQtransactionStatus(conn) != PQTRANS_IDLE)
 				remote_send(act, RP_ROLLBACK, "ROLLBACK");
@@ -1357,6 +1366,9 @@ saga_worker_tick(MemoryContext cxt)
 	/* 4. commit what prepared and is now recorded as done */
 	if (!failed)
 	{
+		/* test only: stop between the record and COMMIT PREPARED */
+		if (remote != NIL)
+			fault_point("saga_before_commit_prepared", false);
 		pgstat_report_activity(STATE_RUNNING, "distx saga: committing remote steps");
 		foreach(lc, remote)
 		{
