@@ -16,7 +16,7 @@ is($plain->safe_psql('postgres',
 	q{SELECT distx.vclock_merge('{"a": 1}', '{"b": 2}')::text}),
 	'{"a": 1, "b": 2}', 'types work without preloading');
 my ($ret, $out, $err) = $plain->psql('postgres',
-	q{SELECT distx.exec('x', 'SELECT 1')}, on_error_stop => 0);
+	q{SELECT distx.exec('x', 'SELECT 1')});
 isnt($ret, 0, 'distx.exec fails without preloading');
 like($err, qr/requires distx to be loaded via shared_preload_libraries/,
 	'the error says what is missing');
@@ -32,6 +32,7 @@ $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'distx'
 distx.database = 'postgres'
+restart_after_crash = on
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION distx');
