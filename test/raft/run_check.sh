@@ -27,7 +27,7 @@ bugvote_scen|./raft_sim_bug_vote --scenarios
 bugvote_3|./raft_sim_bug_vote --nodes 3 --seeds 1-5000 --expect-violation
 bugvote_5|./raft_sim_bug_vote --nodes 5 --seeds 1-5000 --expect-violation
 bugcommit_scen|./raft_sim_bug_commit --scenarios
-bugcommit_3|./raft_sim_bug_commit --nodes 3 --seeds 1-20000 --expect-violation'
+bugcommit_3|./raft_sim_bug_commit --nodes 3 --seeds 1-60000 --expect-violation'
 
 # Sanitizer builds, if the toolchain made them.  LeakSanitizer cannot run
 # under some sandboxes (it needs ptrace); then run without leak checks.

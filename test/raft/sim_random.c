@@ -390,7 +390,7 @@ sim_random_params(uint64_t seed, int nodes, sim_options *o,
 		o->alloc_fail_pm = allocf[r[9] % 8];
 		o->corrupt_pm = corrupt[r[11] % 4];
 	}
-	*fault_ms = 3000 + r[10] % 12000;
+	*fault_ms = 5000 + r[10] % 25000;
 }
 
 int
