@@ -16,7 +16,7 @@ P_SHOP=$(free_port)
 P_A=$(free_port)
 P_B=$(free_port)
 say "== starting servers: shop (coordinator) on $P_SHOP, shard_a on $P_A, shard_b on $P_B"
-start_node shop "$P_SHOP" "distx.recovery_interval = '1s'"
+start_node shop "$P_SHOP" "distx.recovery_interval = '1s'" "distx.node_name = 'shop'"
 # participants need no distx, only max_prepared_transactions > 0
 start_node shard_a "$P_A"
 start_node shard_b "$P_B"

@@ -44,3 +44,57 @@ SELECT * FROM distx.query('shard_a', 'SELECT id, owner FROM accounts WHERE id = 
 \echo '#### 5. Node health: circuit breaker state, connections, in-doubt transactions'
 \echo
 SELECT node, circuit, consecutive_failures, open_connections, in_doubt FROM distx.node_health ORDER BY node;
+
+\echo
+\echo '#### 6. vclock: who has seen what'
+\echo
+-- the types' operators live in schema distx
+SET search_path = public, distx;
+SELECT distx.vclock_increment(distx.vclock_increment('{}', 'eu'), 'eu') AS eu_after_two_writes,
+	   distx.vclock_increment('{"eu": 1}', 'us') AS us_after_seeing_eu_once;
+SELECT a, b, distx.vclock_compare(a, b) AS a_vs_b, distx.vclock_merge(a, b) AS merged
+FROM (VALUES ('{"eu": 1}'::distx.vclock, '{"eu": 2}'::distx.vclock),
+			 ('{"eu": 2}', '{"eu": 1, "us": 1}'),
+			 ('{"eu": 2, "us": 1}', '{"eu": 2, "us": 1}')) v(a, b);
+
+\echo
+\echo '#### 7. lww: a customer profile edited in two regions, merged with INSERT ... ON CONFLICT'
+\echo
+CREATE TABLE profiles (id int PRIMARY KEY, email distx.lww NOT NULL);
+CREATE TABLE conflicts (id int, kept jsonb, lost jsonb, at timestamptz DEFAULT now());
+-- the replica in "eu" wrote first; "us" then saw it and changed it; meanwhile
+-- "eu" changed it again without having seen the "us" write (concurrent).
+-- The "us" wall clock is a minute behind: its write still orders after the
+-- one it saw, because it observed that hlc before ticking.
+CREATE TEMP TABLE incoming AS
+SELECT * FROM (VALUES
+	(1, distx.lww('"ann@old.example"', distx.hlc(now() - interval '10 min', 0, 1), '{"eu": 1}')),
+	(1, distx.lww('"ann@new.example"', distx.hlc(now() - interval '10 min', 1, 2), '{"eu": 1, "us": 1}')),
+	(1, distx.lww('"ann@eu.example"', distx.hlc(now() - interval '9 min', 0, 1), '{"eu": 2}'))) v(id, email);
+SELECT id, distx.lww_value(email) AS value, distx.lww_hlc(email) AS hlc, distx.lww_clock(email) AS clock FROM incoming;
+-- writes arrive out of order (newest first); each arrival is an upsert
+-- that merges, and a write concurrent with the stored one is logged
+DO $$
+DECLARE r record;
+BEGIN
+	FOR r IN SELECT * FROM incoming ORDER BY distx.lww_hlc(email) DESC LOOP
+		INSERT INTO conflicts (id, kept, lost)
+		SELECT p.id, distx.lww_value(distx.lww_merge(p.email, r.email)),
+			   distx.lww_value(CASE WHEN distx.lww_hlc(p.email) > distx.lww_hlc(r.email)
+									THEN r.email ELSE p.email END)
+		FROM profiles p
+		WHERE p.id = r.id AND distx.lww_concurrent(p.email, r.email);
+
+		INSERT INTO profiles VALUES (r.id, r.email)
+		ON CONFLICT (id) DO UPDATE SET email = distx.lww_merge(profiles.email, excluded.email);
+	END LOOP;
+END $$;
+SELECT id, distx.lww_value_text(email) AS email, distx.lww_hlc(email) AS hlc, distx.lww_clock(email) AS merged_clock FROM profiles;
+SELECT id, kept, lost FROM conflicts;
+\echo
+\echo 'A local overwrite takes an hlc above the value it replaces (observe, then tick),'
+\echo 'so a server with a slow clock never loses to the value it overwrote:'
+UPDATE profiles SET email = distx.lww_set(email, 'ann@shop.example'::text) WHERE id = 1;
+SELECT id, distx.lww_value_text(email) AS email,
+	   distx.lww_hlc(email) > distx.hlc(now() - interval '9 min', 0, 1) AS newer_than_replaced,
+	   distx.lww_clock(email) AS clock FROM profiles;
