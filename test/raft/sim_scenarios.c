@@ -795,7 +795,7 @@ cmp_u64(const void *a, const void *b)
  * term; rounds is how many terms that took.
  */
 static void
-measure_failover(int nodes, int trials)
+measure_failover(int nodes, int trials, int also_down, int drop_pm)
 {
 	uint64_t   *ms = malloc(sizeof(uint64_t) * (size_t) trials);
 	int			rounds_hist[8] = {0};
@@ -816,6 +816,7 @@ measure_failover(int nodes, int trials)
 		o.seed = (uint64_t) i + 1;
 		o.n_voters = nodes;
 		o.pool = nodes;
+		o.drop_pm = drop_pm;
 		s = sim_new(&o);
 		if (!sim_run_until_pred(s, 10000, pred_any_leader, NULL))
 		{
@@ -826,6 +827,18 @@ measure_failover(int nodes, int trials)
 		sim_run_until(s, sim_now(s) + 2000 + sim_rand(s) % 1000);
 		lead = sim_leader(s);
 		t = raft_get_term(sim_raft(s, lead));
+		{
+			int			k,
+						down = 0;
+
+			/* optionally some followers are down already */
+			for (k = 1; k <= nodes && down < also_down; k++)
+				if ((raft_id) k != lead)
+				{
+					sim_crash(s, (raft_id) k);
+					down++;
+				}
+		}
 		sim_crash(s, lead);
 		t0 = sim_now(s);
 		if (!sim_run_until_pred(s, t0 + 30000, pred_any_leader, NULL) ||
@@ -845,8 +858,9 @@ measure_failover(int nodes, int trials)
 		sim_free(s);
 	}
 	qsort(ms, (size_t) n, sizeof(uint64_t), cmp_u64);
-	printf("%d nodes, leader crash, %d trials: new leader after median %llu ms, p90 %llu ms, p99 %llu ms, worst %llu ms, best %llu ms; failures %d\n",
-		   nodes, n, (unsigned long long) ms[n / 2],
+	printf("%d nodes, leader crash%s%s, %d trials: new leader after median %llu ms, p90 %llu ms, p99 %llu ms, worst %llu ms, best %llu ms; failures %d\n",
+		   nodes, also_down ? " with other nodes down" : "",
+		   drop_pm ? " on a lossy network" : "", n, (unsigned long long) ms[n / 2],
 		   (unsigned long long) ms[n * 9 / 10],
 		   (unsigned long long) ms[n * 99 / 100],
 		   (unsigned long long) ms[n - 1], (unsigned long long) ms[0], pre_fail);
@@ -899,8 +913,11 @@ sim_measure(void)
 	printf("defaults: tick = 100 ms (host choice), election timeout %d ticks randomized in [%d, %d), heartbeat %d tick, max inflight %u, max entries per append %u\n",
 		   ro.election_ticks, ro.election_ticks, 2 * ro.election_ticks,
 		   ro.heartbeat_ticks, ro.max_inflight, ro.max_msg_entries);
-	measure_failover(3, 2000);
-	measure_failover(5, 2000);
+	measure_failover(3, 2000, 0, 0);
+	measure_failover(5, 2000, 0, 0);
+	measure_failover(5, 2000, 1, 0);
+	measure_failover(3, 2000, 0, 100);
+	measure_failover(5, 2000, 0, 100);
 	measure_first_election(3, 2000);
 	measure_first_election(5, 2000);
 	return 0;
