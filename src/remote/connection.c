@@ -197,18 +197,28 @@ conn_get(DistxNode *node)
 
 		/*
 		 * Make values travel in formats that do not depend on the remote
-		 * settings, and learn whether the node can prepare transactions.
+		 * settings, and learn whether the node can prepare transactions.  A
+		 * connection that fails here is not kept.
 		 */
-		if (!PQsendQuery(conn,
-						 "SET datestyle = ISO; SET intervalstyle = postgres; "
-						 "SET extra_float_digits = 3; "
-						 "SELECT current_setting('max_prepared_transactions')"))
-			conn_report_error(ERROR, NULL, c, "session setup");
-		res = libpqsrv_get_result_last(conn, PG_WAIT_EXTENSION);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-			conn_report_error(ERROR, res, c, "session setup");
-		c->max_prepared_xacts = atoi(PQgetvalue(res, 0, 0));
-		PQclear(res);
+		PG_TRY();
+		{
+			if (!PQsendQuery(conn,
+							 "SET datestyle = ISO; SET intervalstyle = postgres; "
+							 "SET extra_float_digits = 3; "
+							 "SELECT current_setting('max_prepared_transactions')"))
+				conn_report_error(ERROR, NULL, c, "session setup");
+			res = libpqsrv_get_result_last(conn, PG_WAIT_EXTENSION);
+			if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+				conn_report_error(ERROR, res, c, "session setup");
+			c->max_prepared_xacts = atoi(PQgetvalue(res, 0, 0));
+			PQclear(res);
+		}
+		PG_CATCH();
+		{
+			conn_disconnect(c);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 	}
 
 	conn_begin_remote_xact(c);
