@@ -20,6 +20,7 @@ rm -f out/*.tap
 JOBS='codec|./codec_test
 api|./api_test
 scen|./raft_sim --scenarios
+determinism|./raft_sim --nodes 5 --seeds 1-300 --determinism
 n3a|./raft_sim --nodes 3 --seeds 1-10000
 n3b|./raft_sim --nodes 3 --seeds 10001-20000
 n5a|./raft_sim --nodes 5 --seeds 1-10000

@@ -1282,6 +1282,19 @@ handle_event(sim *s, event *e)
 	snode	   *n;
 
 	s->stats.events++;
+	s->stats.trace_hash = mix64(s->stats.trace_hash ^ e->time ^
+								((uint64_t) e->kind << 60) ^
+								(e->node << 40) ^ (e->from << 32) ^ e->len);
+	if (e->buf)
+	{
+		raft_entry	x;
+
+		x.term = 0;
+		x.type = 0;
+		x.len = e->len;
+		x.data = e->buf;
+		s->stats.trace_hash ^= entry_hash(&x);
+	}
 	switch (e->kind)
 	{
 		case EV_CALL:

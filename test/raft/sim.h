@@ -106,6 +106,7 @@ typedef struct sim_stats
 	uint64_t	snapshots_sent;
 	uint64_t	crashes;
 	uint64_t	alloc_failures;
+	uint64_t	trace_hash;		/* hash of every event, for determinism */
 } sim_stats;
 extern const sim_stats *sim_get_stats(const sim *s);
 

@@ -536,6 +536,7 @@ sim_random_run(uint64_t seed, int nodes, bool trace, sim_random_result *res)
 	res->leader_after_heal_ms = t_leader;
 	res->commit = sim_global_commit(s);
 	res->conf_changes = d.conf_changes;
+	res->trace_hash = sim_get_stats(s)->trace_hash;
 	res->snapshots = sim_get_stats(s)->snapshots_sent;
 	sim_trace(s, "== end: %s", ok ? "ok" : res->violation);
 	sim_free(s);

@@ -24,6 +24,7 @@ typedef struct sim_random_result
 	uint64_t	commit;
 	uint64_t	snapshots;
 	int			conf_changes;
+	uint64_t	trace_hash;
 } sim_random_result;
 
 extern void sim_random_params(uint64_t seed, int nodes, sim_options *o,
