@@ -1367,8 +1367,17 @@ saga_worker_tick(MemoryContext cxt)
 	if (!failed)
 	{
 		/* test only: stop between the record and COMMIT PREPARED */
-		if (remote != NIL)
-			fault_point("saga_before_commit_prepared", false);
+		foreach(lc, remote)
+		{
+			SagaAction *act = (SagaAction *) lfirst(lc);
+
+			if (act->done && act->ok)
+			{
+				fault_point(act->compensate ? "saga_compensate_recorded" :
+							"saga_forward_recorded", false);
+				break;
+			}
+		}
 		pgstat_report_activity(STATE_RUNNING, "distx saga: committing remote steps");
 		foreach(lc, remote)
 		{
