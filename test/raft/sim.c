@@ -1064,6 +1064,21 @@ maybe_compact(sim *s, snode *n)
 }
 
 static void
+cb_restart_node(sim *s, void *arg)
+{
+	sim_restart(s, (raft_id) (uintptr_t) arg);
+}
+
+/* A crash injected while handling a Ready; the node comes back later. */
+static void
+crash_in_ready(sim *s, snode *n, const char *why)
+{
+	crash_node(s, n, why);
+	sim_at(s, s->now + 50 + rand_below(s, 2000), cb_restart_node,
+		   (void *) (uintptr_t) n->id);
+}
+
+static void
 process_ready(sim *s, snode *n)
 {
 	while (n->up && !s->failed && raft_has_ready(n->r))
@@ -1085,7 +1100,7 @@ process_ready(sim *s, snode *n)
 			crash_at = 1 + (int) rand_below(s, 2);
 		if (crash_at == 1)
 		{
-			crash_node(s, n, "before persisting a Ready");
+			crash_in_ready(s, n, "before persisting a Ready");
 			return;
 		}
 		if (rd.snapshot)
@@ -1102,7 +1117,7 @@ process_ready(sim *s, snode *n)
 			return;
 		if (crash_at == 2)
 		{
-			crash_node(s, n, "after persisting, before sending");
+			crash_in_ready(s, n, "after persisting, before sending");
 			return;
 		}
 		for (k = 0; k < rd.n_messages; k++)
