@@ -6,17 +6,22 @@
  * The core is a pure, deterministic state machine in plain C99: it does no
  * I/O, reads no clock, draws no randomness of its own and includes no
  * PostgreSQL header.  The host (the distx background worker, or the test
- * simulator under test/raft/) drives it with five kinds of input:
+ * simulator under test/raft/) drives it with these inputs:
  *
  *	raft_tick()        one unit of logical time passed
  *	raft_step()        an encoded message arrived from a peer
  *	raft_propose()     a client wants an entry replicated (leader only);
  *	raft_propose_config() / raft_transfer_leadership() likewise
- *	raft_advance()     "everything in the last Ready is durable, sent and
- *	                   applied" (the storage acknowledgement)
+ *	raft_advance()     the storage acknowledgement: "everything in the
+ *	                   last Ready is durable (entries up to the last one
+ *	                   handed out, hard state, snapshot), its messages are
+ *	                   sent and its committed entries applied".  A leader
+ *	                   counts its own entries towards a majority only from
+ *	                   here on.
+ *	raft_compact()     the state machine made a snapshot; drop the log
  *	raft_bootstrap() / raft_restore()  initial or persisted state
  *
- * and collects the output with raft_ready():
+ * and collects the output with raft_has_ready() / raft_ready_get():
  *
  *	raft_ready rd;
  *	while (raft_has_ready(r))
@@ -27,7 +32,9 @@
  *		2. persist rd.entries: first drop stored entries with index >=
  *		   rd.entries[0].index, then append them;
  *		3. if rd.has_hard_state: persist rd.hard_state;
- *		   (1-3 must be durable, e.g. fsync'ed, before step 4)
+ *		   (1-3 must be durable, e.g. fsync'ed, before step 4; ideally
+ *		   in one atomic write, but entries first and hard state after
+ *		   is also safe: raft_restore() copes with a crash in between)
  *		4. send rd.messages[i].buf to rd.messages[i].to (best effort: a
  *		   lost message is fine, Raft retries);
  *		5. apply rd.committed in order;
@@ -35,8 +42,16 @@
  *	}
  *
  * Between raft_ready_get() and raft_advance() the host must not call any
- * other function of the same node: the pointers in the Ready point into
- * the node's memory.
+ * other function of the same node (they return RAFT_EINVAL): the pointers
+ * in the Ready, message buffers included, point into the node's memory
+ * and stay valid exactly until raft_advance().  Committed entries may be
+ * among rd.entries of the same Ready; step 2 comes first, so they are
+ * durable before they are applied.
+ *
+ * Timing and randomness come from the host: raft_tick() is the only
+ * clock (the host picks the period; 100 ms suits the defaults) and
+ * raft_options.rand the only source of randomness, so the same inputs
+ * always give the same outputs.
  *
  * Errors: RAFT_EDECODE from raft_step() means the message was malformed and
  * was ignored; the node is fine.  RAFT_ENOMEM or RAFT_EFATAL from any call
