@@ -1097,7 +1097,7 @@ process_ready(sim *s, snode *n)
 		}
 		if (s->opt.crash_in_ready_pm > 0 &&
 			rand_below(s, 1000) < (uint64_t) s->opt.crash_in_ready_pm)
-			crash_at = 1 + (int) rand_below(s, 2);
+			crash_at = 1 + (int) rand_below(s, 3);
 		if (crash_at == 1)
 		{
 			crash_in_ready(s, n, "before persisting a Ready");
@@ -1111,6 +1111,12 @@ process_ready(sim *s, snode *n)
 		}
 		if (rd.n_entries > 0)
 			persist_entries(s, n, rd.entries, rd.n_entries);
+		if (crash_at == 3)
+		{
+			/* entries written, hard state not: raft.h says that is safe */
+			crash_in_ready(s, n, "after persisting entries, before the hard state");
+			return;
+		}
 		if (rd.has_hard_state)
 			persist_hard_state(s, n, &rd.hard_state);
 		if (s->failed)
