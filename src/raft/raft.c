@@ -1913,6 +1913,8 @@ raft_get_status(const raft_node *r, raft_status *st)
 	st->config_index = r->conf_index;
 	st->transferee = r->transferee;
 	st->ticks = r->ticks;
+	st->election_elapsed = r->election_elapsed;
+	st->election_timeout = r->randomized_timeout;
 	if (r->role != RAFT_LEADER)
 		return;
 	st->n_peers = r->n_prs;

@@ -255,6 +255,10 @@ typedef struct raft_status
 	raft_index	config_index;	/* entry that made config (0: snapshot) */
 	raft_id		transferee;		/* leadership transfer target, or NONE */
 	uint64_t	ticks;			/* ticks seen since creation */
+	int			election_elapsed;	/* ticks since the election timer was
+									 * reset (follower: since it last heard
+									 * from the leader) */
+	int			election_timeout;	/* current randomized timeout, ticks */
 	uint32_t	n_peers;		/* leader only: one per voter, self included */
 	raft_peer_status peers[RAFT_MAX_VOTERS];
 } raft_status;
