@@ -65,6 +65,13 @@ SELECT distx.saga_cancel(-1);
 -- retry of a run in progress makes it due now
 SELECT distx.saga_retry(:run_v4);
 
+-- purge: finished runs go, the others stay
+SELECT distx.saga_purge('1 hour');
+SELECT count(*) AS cancelled FROM distx.saga_runs WHERE state = 'cancelled';
+SELECT distx.saga_purge('0 seconds');
+SELECT count(*) AS left_after_purge FROM distx.saga_runs;
+SELECT count(*) AS attempts_left FROM distx.saga_attempts WHERE run_id = :run1;
+
 -- the states a run and a step can be in
 SELECT pg_get_constraintdef(oid) FROM pg_constraint
 WHERE conrelid IN ('distx.saga_run'::regclass, 'distx.saga_run_step'::regclass,

@@ -202,6 +202,13 @@ LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION distx.saga_wait(bigint, interval) IS
 'wait until a run is completed, compensated, compensation_failed or cancelled, or the timeout passes; returns its state';
 
+CREATE FUNCTION distx.saga_purge(older_than interval DEFAULT '7 days')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'distx_saga_purge'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION distx.saga_purge(interval) IS
+'forget your completed, compensated and cancelled runs that ended longer ago than older_than; returns how many';
+
 -- Runs are visible to the role that started them (and its members) and to
 -- superusers; definitions to everybody.
 CREATE VIEW distx.sagas AS

@@ -719,6 +719,31 @@ saga_state_delay(int64 run_id, int step_no, TimestampTz next_at,
 }
 
 /*
+ * Forget finished runs (completed, compensated, cancelled) that ended
+ * before finished_before and that for_role may act on.  Runs stopped in
+ * compensation_failed are kept: they need an operator.
+ */
+int64
+saga_state_purge(TimestampTz finished_before, Oid for_role)
+{
+	static const char *sql =
+		"DELETE FROM distx.saga_run WHERE state IN ('completed', 'compensated', 'cancelled') "
+		"AND finished_at < $1 AND pg_has_role($2, started_by, 'USAGE')";
+	SStateCtx	ctx;
+	Oid			types[2] = {TIMESTAMPTZOID, OIDOID};
+	Datum		values[2];
+	int64		n;
+
+	sstate_begin(&ctx);
+	values[0] = TimestampTzGetDatum(finished_before);
+	values[1] = ObjectIdGetDatum(for_role);
+	sstate_exec(sql, 2, types, values, NULL);
+	n = (int64) SPI_processed;
+	sstate_end(&ctx);
+	return n;
+}
+
+/*
  * ----------------------------------------------------------------------
  * Attempts
  * ----------------------------------------------------------------------

@@ -86,6 +86,8 @@ extern int	saga_state_steps_transition(int64 run_id, int step_no,
 extern void saga_state_delay(int64 run_id, int step_no, TimestampTz next_at,
 							 const char *error, const char *sqlstate);
 
+extern int64 saga_state_purge(TimestampTz finished_before, Oid for_role);
+
 /* attempts */
 extern int	saga_state_claim_attempt(int64 run_id, int step_no, bool compensate,
 									 const char *gid_prefix);

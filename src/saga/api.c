@@ -40,6 +40,7 @@ PG_FUNCTION_INFO_V1(distx_saga_start);
 PG_FUNCTION_INFO_V1(distx_saga_cancel);
 PG_FUNCTION_INFO_V1(distx_saga_retry);
 PG_FUNCTION_INFO_V1(distx_saga_wait);
+PG_FUNCTION_INFO_V1(distx_saga_purge);
 
 /* advisory lock field that serializes saga_define per saga name */
 #define SAGA_DEFINE_LOCK_FIELD4 5
@@ -368,4 +369,16 @@ distx_saga_wait(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	PG_RETURN_TEXT_P(cstring_to_text(run.state));
+}
+
+Datum
+distx_saga_purge(PG_FUNCTION_ARGS)
+{
+	Interval   *older_than = PG_GETARG_INTERVAL_P(0);
+	TimestampTz before;
+
+	before = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(GetCurrentTimestamp()),
+													 IntervalPGetDatum(older_than)));
+	PG_RETURN_INT64(saga_state_purge(before, GetUserId()));
 }

@@ -80,7 +80,6 @@ typedef struct SagaDef
 
 /* GUCs */
 extern int	distx_saga_max_concurrency;
-extern int	distx_saga_idle_poll;
 
 /* catalog.c */
 extern SagaDef *saga_parse_definition(const char *name, Jsonb *steps);
