@@ -98,8 +98,8 @@ SELECT distx.gid_prefix() || d.xid || '_*',
 	   d.xid,
 	   NULL,
 	   'committed',
-	   ARRAY(SELECT s.srvname FROM unnest(d.participants) WITH ORDINALITY p(oid, n)
-			 JOIN pg_catalog.pg_foreign_server s ON s.oid = p.oid ORDER BY p.n),
+	   ARRAY(SELECT s.srvname FROM unnest(d.participants) p(oid)
+			 JOIN pg_catalog.pg_foreign_server s ON s.oid = p.oid ORDER BY s.srvname),
 	   NULL,
 	   clock_timestamp() - d.decided_at
 FROM distx.decisions d
