@@ -61,6 +61,7 @@ struct raft_node
 	raft_id		votes_from[RAFT_MAX_VOTERS];
 	bool		votes_granted[RAFT_MAX_VOTERS];
 	uint32_t	n_votes;
+	bool		self_vote_pending;	/* candidate: own vote not durable yet */
 
 	int			election_elapsed;
 	int			heartbeat_elapsed;
@@ -454,6 +455,7 @@ reset(raft_node *r, raft_term term)
 	reset_randomized_timeout(r);
 	r->transferee = RAFT_NONE;
 	r->n_votes = 0;
+	r->self_vote_pending = false;
 	r->pending_conf_index = 0;
 	for (i = 0; i < r->n_prs; i++)
 	{
@@ -605,15 +607,27 @@ campaign(raft_node *r, campaign_kind kind)
 		vote_term = r->term;
 		type = RAFT_MSG_VOTE;
 	}
-	poll(r, r->id, true, &g, &rej);
-	if (g >= quorum_of(r->conf.n))
+	if (kind == CAMPAIGN_PRE)
 	{
-		/* single-voter cluster */
-		if (kind == CAMPAIGN_PRE)
+		/* a pre-vote binds nothing, so our own counts at once */
+		poll(r, r->id, true, &g, &rej);
+		if (g >= quorum_of(r->conf.n))
+		{
+			/* single-voter cluster */
 			campaign(r, CAMPAIGN_ELECTION);
-		else
-			become_leader(r);
-		return;
+			return;
+		}
+	}
+	else
+	{
+		/*
+		 * Our vote for ourselves counts only once it is durable (see
+		 * raft_advance): a candidate that won on a vote it then lost in a
+		 * crash could vote for another candidate in the same term.  Peers'
+		 * answers cannot arrive earlier anyway, since the requests leave
+		 * only after the same Ready has been persisted.
+		 */
+		r->self_vote_pending = true;
 	}
 	for (i = 0; i < r->conf.n; i++)
 	{
@@ -1875,6 +1889,22 @@ raft_advance(raft_node *r, const raft_ready *rd)
 		r->log.applied = r->rd_applied_to;
 	r->prev_hs = r->rd_hs;
 	free_outbox(r, r->rd_n_msgs);
+
+	/* A candidate's own vote is now durable: count it. */
+	if (r->role == RAFT_CANDIDATE && r->self_vote_pending &&
+		r->prev_hs.term == r->term && r->prev_hs.vote == r->id)
+	{
+		uint32_t	g,
+					rej;
+
+		r->self_vote_pending = false;
+		poll(r, r->id, true, &g, &rej);
+		if (g >= quorum_of(r->conf.n))
+		{
+			become_leader(r);
+			bcast_append(r);
+		}
+	}
 
 	/* Our own entries count towards a majority once they are durable. */
 	if (r->role == RAFT_LEADER)
