@@ -215,14 +215,10 @@ main(void)
 		raft_ready_get(r, &rd) == RAFT_OK && rd.has_hard_state &&
 		rd.hard_state.vote == 1 && raft_get_role(r) == RAFT_CANDIDATE &&
 		raft_advance(r, &rd) == RAFT_OK && raft_get_role(r) == RAFT_LEADER;
-	for (k = 0; k < 25 && raft_get_role(r) != RAFT_LEADER; k++)
+	while (raft_has_ready(r))
 	{
-		raft_tick(r);
-		while (raft_has_ready(r))
-		{
-			raft_ready_get(r, &rd);
-			raft_advance(r, &rd);
-		}
+		raft_ready_get(r, &rd);
+		raft_advance(r, &rd);
 	}
 	ok = ok && raft_get_role(r) == RAFT_LEADER && raft_get_term(r) == 2 &&
 		raft_get_commit(r) == 2;	/* its no-op, durable and committed */
