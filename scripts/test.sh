@@ -62,52 +62,45 @@ run_unit() {
 	record unit "$p" "$f"
 }
 
+# run_pg_regress NAME BINARY INPUTDIR TESTS...: pg_regress or
+# pg_isolation_regress against a temporary instance configured by
+# test/regress.conf
+run_pg_regress() {
+	local name=$1 binary=$2 inputdir=$3 log=$LOGDIR/$1.log rc p f
+	shift 3
+	(cd "$WORK" && as_pg timeout 900 "$binary" \
+		--temp-instance="$DISTX_TMP/$name-instance" \
+		--temp-config="$WORK/test/regress.conf" \
+		--bindir="$PGBIN" \
+		--inputdir="$inputdir" --outputdir="$DISTX_TMP/$name" \
+		--port="$(free_port)" \
+		--dbname=contrib_regression \
+		"$@") > "$log" 2>&1
+	rc=$?
+	p=$(grep -cE '\.\.\. ok' "$log")
+	f=$(grep -cE '\.\.\. FAILED' "$log")
+	grep -E '\.\.\. FAILED' "$log"
+	if [ $rc != 0 ]; then
+		[ -f "$DISTX_TMP/$name/regression.diffs" ] && head -200 "$DISTX_TMP/$name/regression.diffs"
+		[ "$f" = 0 ] && { tail -20 "$log"; f=1; }
+	fi
+	record "$name" "$p" "$f"
+}
+
 run_regress() {
-	local log=$LOGDIR/regress.log rc p f tests
+	local tests
 	say "== pg_regress (sql/, expected/)"
 	tests=$(cd "$WORK/sql" && ls *.sql 2>/dev/null | grep -v '^distx--' | sed 's/\.sql$//' | sort)
 	[ -n "$tests" ] || { say "-- no regression tests"; return; }
-	(cd "$WORK" && as_pg timeout 900 "$PG_REGRESS" \
-		--temp-instance="$DISTX_TMP/regress-instance" \
-		--temp-config="$WORK/test/regress.conf" \
-		--bindir="$PGBIN" \
-		--inputdir="$WORK" --outputdir="$DISTX_TMP/regress" \
-		--port="$(free_port)" \
-		--dbname=contrib_regression \
-		$tests) > "$log" 2>&1
-	rc=$?
-	p=$(grep -cE '\.\.\. ok' "$log")
-	f=$(grep -cE '\.\.\. FAILED' "$log")
-	grep -E '\.\.\. FAILED' "$log"
-	if [ $rc != 0 ]; then
-		[ -f "$DISTX_TMP/regress/regression.diffs" ] && head -200 "$DISTX_TMP/regress/regression.diffs"
-		[ "$f" = 0 ] && { tail -20 "$log"; f=1; }
-	fi
-	record regress "$p" "$f"
+	run_pg_regress regress "$PG_REGRESS" "$WORK" $tests
 }
 
 run_isolation() {
-	local log=$LOGDIR/isolation.log rc p f tests
+	local tests
 	say "== pg_isolation_regress (test/isolation)"
 	tests=$(cd "$WORK/test/isolation/specs" 2>/dev/null && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort)
 	[ -n "$tests" ] || { say "-- no isolation tests"; return; }
-	(cd "$WORK" && as_pg timeout 900 "$PG_ISOLATION_REGRESS" \
-		--temp-instance="$DISTX_TMP/isolation-instance" \
-		--temp-config="$WORK/test/regress.conf" \
-		--bindir="$PGBIN" \
-		--inputdir="$WORK/test/isolation" --outputdir="$DISTX_TMP/isolation" \
-		--port="$(free_port)" \
-		--dbname=contrib_regression \
-		$tests) > "$log" 2>&1
-	rc=$?
-	p=$(grep -cE '\.\.\. ok' "$log")
-	f=$(grep -cE '\.\.\. FAILED' "$log")
-	grep -E '\.\.\. FAILED' "$log"
-	if [ $rc != 0 ]; then
-		[ -f "$DISTX_TMP/isolation/regression.diffs" ] && head -200 "$DISTX_TMP/isolation/regression.diffs"
-		[ "$f" = 0 ] && { tail -20 "$log"; f=1; }
-	fi
-	record isolation "$p" "$f"
+	run_pg_regress isolation "$PG_ISOLATION_REGRESS" "$WORK/test/isolation" $tests
 }
 
 run_tap() {
