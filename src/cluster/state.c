@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -89,21 +90,49 @@ state_record_commit_decision(FullTransactionId fxid, const Oid *servers,
 	table_close(rel, NoLock);
 }
 
+/*
+ * The participants are checked too: after a crash of the coordinator an xid
+ * whose WAL never reached disk is handed out again, so a gid prepared by the
+ * lost transaction can meet a decision of the new transaction with the same
+ * xid.  That decision names only the new transaction's participants (one
+ * that shares a participant with the lost one cannot prepare there: the gid
+ * is taken), so it never commits the lost transaction's gids.
+ */
 bool
-state_commit_decided(FullTransactionId fxid)
+state_commit_decided(FullTransactionId fxid, Oid serverid)
 {
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
 	Snapshot	snapshot;
-	bool		found;
+	HeapTuple	tup;
+	bool		found = false;
 
 	rel = table_open(decisions_relid(), AccessShareLock);
 	ScanKeyInit(&key, Anum_decisions_xid, BTEqualStrategyNumber,
 				F_XID8EQ, FullTransactionIdGetDatum(fxid));
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	scan = systable_beginscan(rel, decisions_pkey(), true, snapshot, 1, &key);
-	found = HeapTupleIsValid(systable_getnext(scan));
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d;
+		ArrayType  *arr;
+		Datum	   *elems;
+		int			n;
+		int			i;
+
+		d = heap_getattr(tup, Anum_decisions_participants,
+						 RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		arr = DatumGetArrayTypeP(d);
+		deconstruct_array(arr, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+						  &elems, NULL, &n);
+		for (i = 0; i < n; i++)
+			if (DatumGetObjectId(elems[i]) == serverid)
+				found = true;
+	}
 	systable_endscan(scan);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, AccessShareLock);

@@ -24,8 +24,11 @@
 extern void state_record_commit_decision(FullTransactionId fxid,
 										 const Oid *servers, int nservers);
 
-/* whether a commit decision exists, seen with a fresh snapshot */
-extern bool state_commit_decided(FullTransactionId fxid);
+/*
+ * Whether a commit decision exists for fxid that names serverid among its
+ * participants, seen with a fresh snapshot.
+ */
+extern bool state_commit_decided(FullTransactionId fxid, Oid serverid);
 
 /* forget a decision whose participants are all resolved */
 extern void state_forget_decision(FullTransactionId fxid);

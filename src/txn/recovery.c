@@ -12,7 +12,11 @@
  * 3. For each gid, check whether its transaction still runs here; if it
  *    does, leave it (it may be committing right now).  Otherwise its fate is
  *    sealed: look for its decision with the latest snapshot, and COMMIT
- *    PREPARED if there is one, ROLLBACK PREPARED if not (presumed abort).
+ *    PREPARED if there is one naming this node, ROLLBACK PREPARED if not
+ *    (presumed abort).  A gid whose xid is not even handed out yet comes
+ *    from a transaction that was lost in a crash before its WAL reached
+ *    disk: it is rolled back (that xid will be handed out again, which is
+ *    also why a decision must name the node to commit a gid there).
  * 4. Forget (delete) decision rows older than the horizon whose
  *    participants were all reached in step 2 and none of whose gids is
  *    still prepared.
@@ -198,16 +202,23 @@ recover_node(DistxNode *node, const char *prefix, HTAB *unresolved,
 			if (!gid_parse(gid, &fxid, &serverid) || serverid != node->serverid)
 				continue;
 
-			/* still running here: it may be committing right now */
-			if (FullTransactionIdFollowsOrEquals(fxid, ReadNextFullTransactionId()) ||
-				TransactionIdIsInProgress(XidFromFullTransactionId(fxid)))
+			/*
+			 * An xid not handed out yet belongs to a transaction of before a
+			 * crash whose WAL never reached disk (its commit would have
+			 * advanced the next xid during replay): it did not commit, and
+			 * no transaction running now has that xid.  Otherwise, a
+			 * transaction still running here may be committing right now.
+			 */
+			if (FullTransactionIdFollowsOrEquals(fxid, ReadNextFullTransactionId()))
+				decided = false;
+			else if (TransactionIdIsInProgress(XidFromFullTransactionId(fxid)))
 			{
 				in_doubt++;
 				hash_search(unresolved, &fxid, HASH_ENTER, NULL);
 				continue;
 			}
-
-			decided = state_commit_decided(fxid);
+			else
+				decided = state_commit_decided(fxid, serverid);
 			sql = psprintf("%s %s", decided ? "COMMIT PREPARED" : "ROLLBACK PREPARED",
 						   quote_literal_cstr(gid));
 			r2 = libpqsrv_exec(conn, sql, PG_WAIT_EXTENSION);
