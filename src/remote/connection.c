@@ -384,6 +384,7 @@ conn_wait_cleanup(DistxConn *c, const char *sql, int elevel,
 {
 	PGresult   *last = NULL;
 	bool		timed_out = false;
+	bool		pm_died = false;
 	bool		ok;
 
 	for (;;)
@@ -404,10 +405,22 @@ conn_wait_cleanup(DistxConn *c, const char *sql, int elevel,
 			}
 			wc = WaitLatchOrSocket(MyLatch,
 								   WL_LATCH_SET | WL_SOCKET_READABLE |
-								   WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   WL_TIMEOUT | WL_POSTMASTER_DEATH,
 								   PQsocket(c->conn),
 								   cur_timeout, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
+
+			/*
+			 * Not proc_exit() as WL_EXIT_ON_PM_DEATH would do: after the
+			 * commit point, exiting tries to abort a committed transaction,
+			 * a PANIC.  Give up on the node; the backend exits once the
+			 * transaction is over.
+			 */
+			if (wc & WL_POSTMASTER_DEATH)
+			{
+				pm_died = timed_out = true;
+				break;
+			}
 			/* on a broken connection PQgetResult returns the error */
 			if ((wc & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
 				break;
@@ -424,10 +437,16 @@ conn_wait_cleanup(DistxConn *c, const char *sql, int elevel,
 	if (timed_out)
 	{
 		PQclear(last);
-		ereport(elevel,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("distx node \"%s\" did not answer \"%s\" in time",
-						c->servername, sql)));
+		if (pm_died)
+			ereport(elevel,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("stopped waiting for \"%s\" on distx node \"%s\" because the postmaster died",
+							sql, c->servername)));
+		else
+			ereport(elevel,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("distx node \"%s\" did not answer \"%s\" in time",
+							c->servername, sql)));
 		/* the connection is in an unknown state: drop it at end of xact */
 		c->invalidated = true;
 		c->changing_xact_state = true;
