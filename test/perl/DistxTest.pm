@@ -21,10 +21,10 @@ use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(
   new_coordinator new_participant add_node
-  distx_prepared distx_prepared_count wait_no_distx_prepared
+  gid_prefix_cond distx_prepared distx_prepared_count wait_no_distx_prepared
   wait_decisions_empty wait_accepting log_size
-  start_psql finish_psql kill9_postmaster_and_restart
-  kill9_backend_and_wait psql_error
+  start_psql finish_psql wait_for_fault kill9_postmaster_and_restart
+  kill9_backend_and_wait wait_crash_restart psql_error
 );
 
 # A coordinator: distx preloaded, the extension created in "postgres".
@@ -87,12 +87,24 @@ CREATE USER MAPPING FOR PUBLIC SERVER $name OPTIONS (user 'postgres');
 	return;
 }
 
+# Which prepared transactions the helpers count as distx's: tests that keep
+# look-alike gids of other origins on a node narrow this to the
+# coordinator's prefix (see gid_prefix_cond).
+our $gid_cond = q{gid LIKE 'distx\_%'};
+
+sub gid_prefix_cond
+{
+	my ($coord) = @_;
+	my $prefix = $coord->safe_psql('postgres', 'SELECT distx.gid_prefix()');
+	return "starts_with(gid, '$prefix')";
+}
+
 # The distx gids prepared on a participant (all databases), sorted.
 sub distx_prepared
 {
 	my ($part) = @_;
 	my $out = $part->safe_psql('postgres',
-		q{SELECT string_agg(gid, ',' ORDER BY gid) FROM pg_prepared_xacts WHERE gid LIKE 'distx\_%'});
+		qq{SELECT string_agg(gid, ',' ORDER BY gid) FROM pg_prepared_xacts WHERE $gid_cond});
 	return $out;
 }
 
@@ -100,7 +112,7 @@ sub distx_prepared_count
 {
 	my ($part) = @_;
 	return $part->safe_psql('postgres',
-		q{SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'distx\_%'});
+		qq{SELECT count(*) FROM pg_prepared_xacts WHERE $gid_cond});
 }
 
 # Wait until no distx gid is prepared on any of the participants.
@@ -112,7 +124,7 @@ sub wait_no_distx_prepared
 	foreach my $p (@parts)
 	{
 		$ok &&= $p->poll_query_until('postgres',
-			q{SELECT count(*) = 0 FROM pg_prepared_xacts WHERE gid LIKE 'distx\_%'});
+			qq{SELECT count(*) = 0 FROM pg_prepared_xacts WHERE $gid_cond});
 	}
 	return $ok;
 }
@@ -163,6 +175,29 @@ sub start_psql
 		'<', '/dev/null', '>', \$h->{stdout}, '2>', \$h->{stderr},
 		IPC::Run::timeout($opts{timeout} // 120));
 	return $h;
+}
+
+# Wait until the session of background psql $h reaches fault point $point
+# (logged after $off); returns the pid of its backend.  Dies, showing what
+# psql said, if psql ends first.
+sub wait_for_fault
+{
+	my ($node, $point, $off, $h) = @_;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+
+	while (time() < $deadline)
+	{
+		my $log = slurp_file($node->logfile, $off);
+		return $1 if $log =~ /distx fault point "$point" reached in process (\d+)/;
+		if (!$h->{run}->pumpable)
+		{
+			my ($rc, $out, $err) = finish_psql($h);
+			die "psql ended before fault point $point (rc $rc): $out $err";
+		}
+		$h->{run}->pump_nb;
+		usleep(20_000);
+	}
+	die "timed out waiting for fault point $point";
 }
 
 # Wait for a background psql; returns ($exit_code, $stdout, $stderr).
@@ -232,12 +267,19 @@ sub kill9_postmaster_and_restart
 sub kill9_backend_and_wait
 {
 	my ($node, $pid) = @_;
+	my $off = log_size($node);
+
 	kill(9, $pid);
-	my $deadline = time() + 30;
-	while (kill(0, $pid) && time() < $deadline)
-	{
-		usleep(20_000);
-	}
+	return wait_crash_restart($node, $off);
+}
+
+# After a backend died abnormally, wait until the postmaster has reset
+# everything (logged after $off) and accepts connections again.
+sub wait_crash_restart
+{
+	my ($node, $off) = @_;
+
+	$node->wait_for_log(qr/all server processes terminated; reinitializing/, $off);
 	return wait_accepting($node);
 }
 
