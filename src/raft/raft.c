@@ -1267,7 +1267,20 @@ step_message(raft_node *r, const raft_message *m)
 				 m->type == RAFT_MSG_SNAPSHOT)
 			become_follower(r, m->term, m->from);
 		else
+		{
+			/*
+			 * A higher term from a non-leader: follow the term, but keep
+			 * the election timer running, as the paper says (only a live
+			 * leader or a granted vote resets it).  Resetting it here lets
+			 * a candidate with a stale log, which can never win, keep the
+			 * up-to-date nodes from ever timing out (seen in the simulator
+			 * without PreVote).
+			 */
+			int			elapsed = r->election_elapsed;
+
 			become_follower(r, m->term, RAFT_NONE);
+			r->election_elapsed = elapsed;
+		}
 	}
 	else if (m->term < r->term)
 	{

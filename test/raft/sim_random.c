@@ -389,6 +389,9 @@ sim_random_params(uint64_t seed, int nodes, sim_options *o,
 		o->clock_drift_pct = drift[r[8] % 4];
 		o->alloc_fail_pm = allocf[r[9] % 8];
 		o->corrupt_pm = corrupt[r[11] % 4];
+		/* safety must not depend on the optional mechanisms */
+		o->raft.pre_vote = r[12] % 8 != 0;
+		o->raft.check_quorum = r[13] % 8 != 0;
 	}
 	*fault_ms = 5000 + r[10] % 25000;
 }
@@ -428,12 +431,12 @@ sim_random_run(uint64_t seed, int nodes, bool trace, sim_random_result *res)
 		d.kill_window_ms = 1 + 3 * o.delay_max_ms;
 	}
 	sim_set_hook(s, hook_new_leader, &d);
-	sim_trace(s, "seed %llu: %d nodes, faults for %llu ms, drop %d, dup %d, long delays %d, delay<=%d, crash-in-ready %d, compact every %d, msg entries %u, inflight %u, drift %d%%, alloc failures %d ppm, corrupted messages %d per mille",
+	sim_trace(s, "seed %llu: %d nodes, faults for %llu ms, drop %d, dup %d, long delays %d, delay<=%d, crash-in-ready %d, compact every %d, msg entries %u, inflight %u, drift %d%%, alloc failures %d ppm, corrupted messages %d per mille, prevote %d, checkquorum %d",
 			  (unsigned long long) seed, nodes, (unsigned long long) fault_ms,
 			  o.drop_pm, o.dup_pm, o.long_delay_pm, o.delay_max_ms,
 			  o.crash_in_ready_pm, o.compact_every, o.raft.max_msg_entries,
 			  o.raft.max_inflight, o.clock_drift_pct, o.alloc_fail_pm,
-			  o.corrupt_pm);
+			  o.corrupt_pm, o.raft.pre_vote, o.raft.check_quorum);
 	sim_at(s, 500 + sim_rand(s) % 1000, cb_fault, &d);
 	sim_at(s, 100, cb_propose, &d);
 
