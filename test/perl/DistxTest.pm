@@ -45,7 +45,6 @@ distx.retry_max_delay = '500ms'
 distx.circuit_reset_timeout = '500ms'
 distx.cleanup_timeout = '5s'
 restart_after_crash = on
-log_min_messages = log
 ));
 	$node->append_conf('postgresql.conf', $opts{conf}) if defined $opts{conf};
 	$node->start;

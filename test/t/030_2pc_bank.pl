@@ -80,7 +80,8 @@ is($banks[1]->safe_psql('postgres', 'SELECT balance FROM accounts WHERE id = 1')
 # ---------------------------------------------------------------------------
 # the load: $nsessions loops of pgbench, each restarted whenever it stops
 # (a crash of the coordinator ends every session); some sessions stretch a
-# step of the protocol so that crashes often find transactions in doubt
+# step of the protocol so that crashes often find transactions in doubt, one
+# does not wait for the answers to COMMIT PREPARED
 # ---------------------------------------------------------------------------
 my $dir = $PostgreSQL::Test::Utils::tmp_check;
 my $script = "$dir/transfer.sql";
@@ -94,7 +95,7 @@ close $fh;
 
 my $stopfile = "$dir/stop_load";
 my @faults = (
-	'',
+	'-c distx.second_phase_wait=off',
 	'-c distx.fault_point=after_prepares -c distx.fault_sleep=50',
 	'-c distx.fault_point=between_commit_prepared -c distx.fault_sleep=50',
 	'-c distx.fault_point=between_prepares -c distx.fault_sleep=50');
@@ -105,7 +106,7 @@ for my $i (0 .. $nsessions - 1)
 	my $log = "$dir/pgbench_$i.log";
 	my $cmd = qq{
 while [ ! -e '$stopfile' ]; do
-	PGOPTIONS='$opts' pgbench -n -c 1 -T 2 -f '$script' -h '@{[$coord->host]}' -p @{[$coord->port]} postgres >> '$log' 2>&1
+	PGAPPNAME=bank_load PGOPTIONS='$opts' pgbench -n -c 1 -T 2 -f '$script' -h '@{[$coord->host]}' -p @{[$coord->port]} postgres >> '$log' 2>&1
 	sleep 0.1
 done};
 	push @loops, IPC::Run::start([ 'bash', '-c', $cmd ], '<', '/dev/null');
@@ -119,7 +120,7 @@ sub pause { usleep(int($_[0] * 1_000_000)); }
 sub kill_random_coord_backend
 {
 	my $pid = $coord->safe_psql('postgres', q{
-SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' ORDER BY random() LIMIT 1});
+SELECT pid FROM pg_stat_activity WHERE application_name = 'bank_load' ORDER BY random() LIMIT 1});
 	if ($pid eq '')
 	{
 		note 'no pgbench backend to kill';
