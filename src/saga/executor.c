@@ -1136,6 +1136,7 @@ plan_one(int64 run_id, MemoryContext cxt)
 {
 	ResourceOwner owner = CurrentResourceOwner;
 	SagaAction *volatile result = NULL;
+	PoolConn   *volatile pc_held = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -1164,8 +1165,11 @@ plan_one(int64 run_id, MemoryContext cxt)
 					delay_action(act, edata);
 				else
 				{
-					bool		settled = settle_remote(act, pc);
+					bool		settled;
 
+					pc_held = pc;
+					settled = settle_remote(act, pc);
+					pc_held = NULL;
 					pool_put(pc);
 					if (settled)
 						saga_record_outcome(act);
@@ -1198,8 +1202,10 @@ plan_one(int64 run_id, MemoryContext cxt)
 			}
 			else
 			{
-				RemoteExec *rx = palloc0(sizeof(RemoteExec));
+				RemoteExec *rx;
 
+				pc_held = pc;
+				rx = palloc0(sizeof(RemoteExec));
 				rx->pc = pc;
 				act->exec = rx;
 				act->attempt_no =
@@ -1229,8 +1235,8 @@ plan_one(int64 run_id, MemoryContext cxt)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		if (result && result->exec)
-			pool_put(((RemoteExec *) result->exec)->pc);
+		if (pc_held)
+			pool_put(pc_held);
 		result = NULL;
 		ereport(WARNING,
 				(errcode(edata->sqlerrcode),

@@ -18,12 +18,12 @@
 #
 # The overhead per step is the saga latency per step minus the direct
 # latency per statement.  Each measurement runs BENCH_REPS times; medians are
-# reported.  fsync stays on.
+# reported.  fsync stays on (BENCH_FSYNC=off measures without the disk).
 #
-#   sudo bash test/bench/saga_bench.sh    (BENCH_SAGAS=2000 BENCH_SEQ=200 BENCH_REPS=3 BENCH_CONCURRENCY="1 16")
+#   sudo bash test/bench/saga_bench.sh    (BENCH_SAGAS=1000 BENCH_SEQ=200 BENCH_REPS=3 BENCH_CONCURRENCY="1 16")
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
-SAGAS=${BENCH_SAGAS:-2000}
+SAGAS=${BENCH_SAGAS:-1000}
 SEQ=${BENCH_SEQ:-200}
 REPS=${BENCH_REPS:-3}
 CONCURRENCY=${BENCH_CONCURRENCY:-"1 16"}
@@ -34,7 +34,7 @@ build_and_install
 make_tmpdir
 
 P0=$(free_port); P1=$(free_port); P2=$(free_port)
-COMMON=("fsync = on" "synchronous_commit = on" "shared_buffers = '256MB'" "max_connections = 60")
+COMMON=("fsync = ${BENCH_FSYNC:-on}" "synchronous_commit = on" "shared_buffers = '256MB'" "max_connections = 60")
 start_node coord "$P0" "${COMMON[@]}"
 start_node node_a "$P1" "${COMMON[@]}"
 start_node node_b "$P2" "${COMMON[@]}"
@@ -82,6 +82,8 @@ SQL
 chmod 644 "$DISTX_TMP"/direct_*.sql
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+range() { sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%s–%s\n", lo, hi}'; }
 
 q0() { psql_node "$P0" -Atq -c "$1"; }
 
@@ -163,12 +165,13 @@ done
 lat=$(printf '%s\n' "${LAT[@]}" | median)
 d1=$(printf '%s\n' ${DIRECT_MS[1]:-} | median)
 say ""
-say "| measurement | median |"
-say "|---|---:|"
+say "| measurement | median | min–max |"
+say "|---|---:|---|"
 for c in $CONCURRENCY; do
-	say "| saga throughput, saga_max_concurrency = $c | $(printf '%s\n' ${TP[$c]} | median) steps/s |"
-	say "| direct statements, $c client(s) per node | $(printf '%s\n' ${DIRECT_S[$c]} | median) statements/s |"
+	say "| saga steps/s, saga_max_concurrency = $c | $(printf '%s\n' ${TP[$c]} | median) | $(printf '%s\n' ${TP[$c]} | range) |"
+	say "| direct statements/s, $c client(s) per node | $(printf '%s\n' ${DIRECT_S[$c]} | median) | $(printf '%s\n' ${DIRECT_S[$c]} | range) |"
 done
-say "| saga latency, one run at a time | $lat ms per saga, $(awk -v l="$lat" 'BEGIN {printf "%.2f", l / 3}') ms per step |"
-say "| direct latency, 1 client | $d1 ms per statement |"
-say "| worker overhead per step | $(awk -v l="$lat" -v d="$d1" 'BEGIN {printf "%.2f", l / 3 - d}') ms |"
+say "| saga latency, one run at a time (ms per 3-step run) | $lat | $(printf '%s\n' "${LAT[@]}" | range) |"
+say "| saga latency per step (ms) | $(awk -v l="$lat" 'BEGIN {printf "%.2f", l / 3}') | |"
+say "| direct latency, 1 client (ms per statement) | $d1 | $(printf '%s\n' ${DIRECT_MS[1]:-} | range) |"
+say "| worker overhead per step (ms) | $(awk -v l="$lat" -v d="$d1" 'BEGIN {printf "%.2f", l / 3 - d}') | |"
