@@ -752,11 +752,12 @@ saga_state_purge(TimestampTz finished_before, Oid for_role)
 /*
  * Record an attempt before it runs: returns its number.  gid_prefix, for a
  * remote step, is completed with the attempt number to name its prepared
- * transaction.
+ * transaction.  The run is not due again before lease_ms: its outcome
+ * moves it on; if none comes (the worker stopped), it is reconciled then.
  */
 int
 saga_state_claim_attempt(int64 run_id, int step_no, bool compensate,
-						 const char *gid_prefix)
+						 const char *gid_prefix, int lease_ms)
 {
 	static const char *sql_attempt =
 		"INSERT INTO distx.saga_attempt (run_id, step_no, attempt_no, phase, state, "
@@ -769,6 +770,10 @@ saga_state_claim_attempt(int64 run_id, int step_no, bool compensate,
 		"UPDATE distx.saga_run_step SET state = $3, next_at = NULL, "
 		"started_at = coalesce(started_at, clock_timestamp()) "
 		"WHERE run_id = $1 AND step_no = $2";
+	static const char *sql_lease =
+		"UPDATE distx.saga_run SET next_at = clock_timestamp() + $2 * interval '1 ms', "
+		"updated_at = clock_timestamp() "
+		"WHERE run_id = $1 AND state IN ('pending', 'running', 'compensating')";
 	SStateCtx	ctx;
 	Oid			types[4] = {INT8OID, INT4OID, TEXTOID, TEXTOID};
 	Datum		values[4];
@@ -784,8 +789,35 @@ saga_state_claim_attempt(int64 run_id, int step_no, bool compensate,
 	attempt_no = col_int(0, 1);
 	values[2] = CStringGetTextDatum(compensate ? SAGA_COMPENSATING : SAGA_RUNNING);
 	sstate_exec(sql_step, 3, types, values, NULL);
+	{
+		Oid			lt[2] = {INT8OID, INT4OID};
+		Datum		lv[2];
+
+		lv[0] = Int64GetDatum(run_id);
+		lv[1] = Int32GetDatum(lease_ms);
+		sstate_exec(sql_lease, 2, lt, lv, NULL);
+	}
 	sstate_end(&ctx);
 	return attempt_no;
+}
+
+/*
+ * After a restart of the worker: runs with an attempt that was in flight
+ * (or a commit not confirmed) are due at once, to be reconciled.
+ */
+void
+saga_state_wake_interrupted(void)
+{
+	static const char *sql =
+		"UPDATE distx.saga_run r SET next_at = clock_timestamp() "
+		"WHERE state IN ('pending', 'running', 'compensating') "
+		"AND EXISTS (SELECT 1 FROM distx.saga_attempt a WHERE a.run_id = r.run_id "
+		"AND (a.state = 'running' OR a.commit_pending))";
+	SStateCtx	ctx;
+
+	sstate_begin(&ctx);
+	sstate_exec(sql, 0, NULL, NULL, NULL);
+	sstate_end(&ctx);
 }
 
 /*

@@ -90,7 +90,8 @@ extern int64 saga_state_purge(TimestampTz finished_before, Oid for_role);
 
 /* attempts */
 extern int	saga_state_claim_attempt(int64 run_id, int step_no, bool compensate,
-									 const char *gid_prefix);
+									 const char *gid_prefix, int lease_ms);
+extern void saga_state_wake_interrupted(void);
 extern void saga_state_attempt_succeeded(int64 run_id, int step_no,
 										 int attempt_no, bool compensate,
 										 const char *output,

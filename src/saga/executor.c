@@ -105,8 +105,16 @@ typedef struct ResolvedAttempt
 
 static List *resolved_attempts = NIL;	/* in TopMemoryContext */
 
-/* the nodes whose bulkhead slot this tick holds */
-static List *held_nodes = NIL;
+/* the nodes whose bulkhead slot this process holds */
+static List *held_nodes = NIL;	/* in TopMemoryContext */
+
+/*
+ * Remote steps in flight, across ticks.  Each action lives in its own
+ * memory context, a child of saga_context, deleted when it is finished.
+ */
+static MemoryContext saga_context = NULL;
+static List *inflight = NIL;	/* SagaAction *, in saga_context */
+static bool interrupted_woken = false;
 
 typedef enum RemotePhase
 {
@@ -428,28 +436,49 @@ pool_put(PoolConn *pc)
 		pc->broken = true;
 }
 
+/* an action is finished: its results, its connection, its memory */
 static void
-release_tick_resources(List *actions)
+release_action(SagaAction *act)
 {
-	ListCell   *lc;
+	RemoteExec *rx = (RemoteExec *) act->exec;
 
-	foreach(lc, actions)
+	if (rx != NULL)
 	{
-		SagaAction *act = (SagaAction *) lfirst(lc);
-		RemoteExec *rx = (RemoteExec *) act->exec;
-
-		if (rx == NULL)
-			continue;
 		PQclear(rx->err);
 		PQclear(rx->rows);
 		rx->err = rx->rows = NULL;
 		pool_put(rx->pc);
 		rx->pc = NULL;
 	}
+	if (act->cxt)
+		MemoryContextDelete(act->cxt);
+}
+
+static void
+release_actions(List *actions)
+{
+	ListCell   *lc;
+
+	foreach(lc, actions)
+		release_action((SagaAction *) lfirst(lc));
+}
+
+/* bulkhead slots of nodes nothing uses any more; idle connections */
+static void
+release_idle_resources(void)
+{
+	ListCell   *lc;
+
 	foreach(lc, held_nodes)
-		health_bulkhead_release(lfirst_oid(lc));
-	list_free(held_nodes);
-	held_nodes = NIL;
+	{
+		Oid			serverid = lfirst_oid(lc);
+
+		if (pool_in_use(serverid) == 0)
+		{
+			health_bulkhead_release(serverid);
+			held_nodes = foreach_delete_current(held_nodes, lc);
+		}
+	}
 	pool_prune();
 }
 
@@ -613,7 +642,7 @@ remote_lost(SagaAction *act)
 		/* PREPARE may or may not have happened: reconcile later */
 		act->done = false;
 	}
-	else if (rx->phase != RP_ROLLBACK)
+	else if (rx->phase != RP_ROLLBACK && !act->done)
 		action_fail(act, psprintf("connection to the node was lost: %s", msg),
 					"08006", true);
 	rx->phase = RP_DONE;
@@ -811,41 +840,27 @@ remote_cancel(SagaAction *act)
 }
 
 /*
- * Drive every remote action to its end.  Returns false if a shutdown was
- * requested meanwhile: the actions left are abandoned (their attempts stay
- * running and are reconciled after the restart).  *woken tells whether the
- * latch was set for something else.
+ * Make progress on the remote steps in flight without waiting: read what
+ * has arrived, send the next command, enforce the deadlines.
  */
-static bool
-drive_remote(List *remote, bool *woken)
+static void
+progress_inflight(void)
 {
 	ListCell   *lc;
-	int			nevents = list_length(remote) + 2;
-	WaitEvent  *occurred = palloc(sizeof(WaitEvent) * nevents);
+	TimestampTz now = GetCurrentTimestamp();
 
-	foreach(lc, remote)
-		remote_start((SagaAction *) lfirst(lc));
-
-	for (;;)
+	foreach(lc, inflight)
 	{
-		WaitEventSet *set;
-		int			nactive = 0;
-		int			n;
-		int			i;
-		long		timeout = -1;
-		TimestampTz now = GetCurrentTimestamp();
+		SagaAction *act = (SagaAction *) lfirst(lc);
+		RemoteExec *rx = (RemoteExec *) act->exec;
+		MemoryContext old = MemoryContextSwitchTo(act->cxt);
 
-		/* deadlines; results that are already in */
-		foreach(lc, remote)
+		if (rx->phase != RP_DONE && !PQconsumeInput(rx->pc->conn))
+			remote_lost(act);
+		while (rx->phase != RP_DONE && remote_collect(act))
+			remote_advance(act);
+		if (rx->phase != RP_DONE)
 		{
-			SagaAction *act = (SagaAction *) lfirst(lc);
-			RemoteExec *rx = (RemoteExec *) act->exec;
-			TimestampTz due;
-
-			while (rx->phase != RP_DONE && remote_collect(act))
-				remote_advance(act);
-			if (rx->phase == RP_DONE)
-				continue;
 			if (rx->cancel_deadline == 0 && now >= rx->deadline)
 			{
 				remote_cancel(act);
@@ -857,64 +872,49 @@ drive_remote(List *remote, bool *woken)
 			{
 				/* the node does not answer: drop the connection */
 				remote_lost(act);
-				continue;
-			}
-			due = rx->cancel_deadline ? rx->cancel_deadline : rx->deadline;
-			if (timeout < 0 || TimestampDifferenceMilliseconds(now, due) < timeout)
-				timeout = Max(TimestampDifferenceMilliseconds(now, due), 1);
-			nactive++;
-		}
-		if (nactive == 0)
-			break;
-
-		set = CreateWaitEventSet(CurrentMemoryContext, nevents);
-		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-		foreach(lc, remote)
-		{
-			SagaAction *act = (SagaAction *) lfirst(lc);
-			RemoteExec *rx = (RemoteExec *) act->exec;
-
-			if (rx->phase != RP_DONE)
-				AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(rx->pc->conn),
-								  NULL, act);
-		}
-		n = WaitEventSetWait(set, timeout, occurred, nevents, PG_WAIT_EXTENSION);
-		FreeWaitEventSet(set);
-
-		for (i = 0; i < n; i++)
-		{
-			if (occurred[i].events & WL_LATCH_SET)
-			{
-				ResetLatch(MyLatch);
-				*woken = true;
-				if (ShutdownRequestPending)
-				{
-					foreach(lc, remote)
-					{
-						SagaAction *act = (SagaAction *) lfirst(lc);
-						RemoteExec *rx = (RemoteExec *) act->exec;
-
-						if (rx->phase != RP_DONE)
-						{
-							rx->pc->broken = true;
-							act->done = false;
-							rx->phase = RP_DONE;
-						}
-					}
-					return false;
-				}
-			}
-			else if (occurred[i].events & WL_SOCKET_READABLE)
-			{
-				SagaAction *act = (SagaAction *) occurred[i].user_data;
-
-				if (!PQconsumeInput(((RemoteExec *) act->exec)->pc->conn))
-					remote_lost(act);
 			}
 		}
+		MemoryContextSwitchTo(old);
 	}
-	return true;
+}
+
+/*
+ * Wait until a remote step in flight has something to read, the latch is
+ * set, a deadline passes or timeout_ms (at most) is over.
+ */
+static void
+wait_inflight(long timeout_ms)
+{
+	ListCell   *lc;
+	int			nevents = list_length(inflight) + 2;
+	WaitEvent  *occurred = palloc(sizeof(WaitEvent) * nevents);
+	WaitEventSet *set;
+	TimestampTz now = GetCurrentTimestamp();
+	int			n;
+	int			i;
+
+	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	foreach(lc, inflight)
+	{
+		SagaAction *act = (SagaAction *) lfirst(lc);
+		RemoteExec *rx = (RemoteExec *) act->exec;
+		TimestampTz due = rx->cancel_deadline ? rx->cancel_deadline : rx->deadline;
+
+		timeout_ms = Min(timeout_ms, Max(TimestampDifferenceMilliseconds(now, due), 1));
+		if (rx->phase != RP_DONE)
+			AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(rx->pc->conn),
+							  NULL, act);
+		else
+			timeout_ms = 0;
+	}
+	n = WaitEventSetWait(set, Max(timeout_ms, 0), occurred, nevents, PG_WAIT_EXTENSION);
+	FreeWaitEventSet(set);
+	for (i = 0; i < n; i++)
+		if (occurred[i].events & WL_LATCH_SET)
+			ResetLatch(MyLatch);	/* the caller returns 0: the loop looks again */
+	pfree(occurred);
 }
 
 /*
@@ -1128,6 +1128,20 @@ saga_tables_exist(void)
 }
 
 /*
+ * How long a claimed attempt keeps its run from being due: its timeout, the
+ * time a cancel may take, and a margin.  Only a worker that stopped during
+ * the attempt lets the lease run out.
+ */
+static int
+action_lease_ms(SagaAction *act)
+{
+	int64		ms = (int64) act->timeout_ms + REMOTE_TIMEOUT_GRACE_MS +
+		REMOTE_CANCEL_WAIT_MS + 1000;
+
+	return (int) Min(ms, PG_INT32_MAX);
+}
+
+/*
  * Plan one run in a subtransaction; settle what a crash left open; prepare
  * and claim a step to run.  Returns the action to execute, or NULL.
  */
@@ -1182,7 +1196,7 @@ plan_one(int64 run_id, MemoryContext cxt)
 		{
 			/* the parameters could not be bound: a failed attempt */
 			act->attempt_no = saga_state_claim_attempt(act->run_id, act->step_no,
-													   act->compensate, NULL);
+													   act->compensate, NULL, 0);
 			saga_record_outcome(act);
 		}
 		else if (remote)
@@ -1196,7 +1210,7 @@ plan_one(int64 run_id, MemoryContext cxt)
 			{
 				/* no USAGE, no user mapping...: a failed attempt */
 				act->attempt_no = saga_state_claim_attempt(act->run_id, act->step_no,
-														   act->compensate, NULL);
+														   act->compensate, NULL, 0);
 				action_fail_edata(act, edata);
 				saga_record_outcome(act);
 			}
@@ -1210,7 +1224,8 @@ plan_one(int64 run_id, MemoryContext cxt)
 				act->exec = rx;
 				act->attempt_no =
 					saga_state_claim_attempt(act->run_id, act->step_no, act->compensate,
-											 saga_gid_prefix(act->run_id, act->step_no));
+											 saga_gid_prefix(act->run_id, act->step_no),
+											 action_lease_ms(act));
 				act->gid = saga_gid(act->run_id, act->step_no, act->attempt_no);
 				result = act;
 			}
@@ -1218,7 +1233,8 @@ plan_one(int64 run_id, MemoryContext cxt)
 		else
 		{
 			act->attempt_no = saga_state_claim_attempt(act->run_id, act->step_no,
-													   act->compensate, NULL);
+													   act->compensate, NULL,
+													   action_lease_ms(act));
 			result = act;
 		}
 		ReleaseCurrentSubTransaction();
@@ -1252,23 +1268,178 @@ plan_one(int64 run_id, MemoryContext cxt)
 	return result;
 }
 
+static bool
+list_member_run(List *actions, int64 run_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, actions)
+		if (((SagaAction *) lfirst(lc))->run_id == run_id)
+			return true;
+	return false;
+}
+
 /*
- * One tick of the saga executor.  Returns the time in ms until the next
- * run is due: 0 if there is more to do right away, -1 if nothing waits.
+ * COMMIT PREPARED for the remote steps whose success is now durably
+ * recorded, all sent at once; confirmed ones are marked resolved at the
+ * next tick.
+ */
+static void
+commit_prepared(List *finished)
+{
+	ListCell   *lc;
+	bool		fault_checked = false;
+
+	foreach(lc, finished)
+	{
+		SagaAction *act = (SagaAction *) lfirst(lc);
+		RemoteExec *rx = (RemoteExec *) act->exec;
+
+		if (!(act->done && act->ok) || rx->pc->broken)
+			continue;
+		if (!fault_checked)
+		{
+			/* test only: stop between the record and COMMIT PREPARED */
+			fault_point(act->compensate ? "saga_compensate_recorded" :
+						"saga_forward_recorded", false);
+			fault_checked = true;
+		}
+		if (!PQsendQuery(rx->pc->conn,
+						 psprintf("COMMIT PREPARED %s", quote_literal_cstr(act->gid))))
+			rx->pc->broken = true;
+		else
+			rx->phase = RP_PREPARE; /* reused: "a commit is in flight" */
+	}
+	foreach(lc, finished)
+	{
+		SagaAction *act = (SagaAction *) lfirst(lc);
+		RemoteExec *rx = (RemoteExec *) act->exec;
+		PGresult   *res;
+
+		if (!(act->done && act->ok) || rx->phase != RP_PREPARE)
+			continue;
+		res = libpqsrv_get_result_last(rx->pc->conn, PG_WAIT_EXTENSION);
+		if (result_ok_or_missing(res))
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			ResolvedAttempt *r = palloc(sizeof(ResolvedAttempt));
+
+			r->run_id = act->run_id;
+			r->step_no = act->step_no;
+			r->attempt_no = act->attempt_no;
+			resolved_attempts = lappend(resolved_attempts, r);
+			MemoryContextSwitchTo(old);
+		}
+		else
+			ereport(WARNING,
+					(errmsg("distx saga: COMMIT PREPARED of step \"%s\" of run " INT64_FORMAT " failed: %s",
+							act->step_name, act->run_id,
+							pchomp(PQerrorMessage(rx->pc->conn))),
+					 errdetail("The run commits it before it goes on.")));
+		PQclear(res);
+		rx->phase = RP_DONE;
+		if (PQstatus(rx->pc->conn) != CONNECTION_OK)
+			rx->pc->broken = true;
+	}
+}
+
+/*
+ * Run the local actions planned in this tick, in one transaction (each in
+ * a subtransaction, with its record).  If that transaction fails, the runs
+ * are made due again so that their claimed attempts are reconciled.
+ */
+static void
+run_locals(List *locals, MemoryContext cxt)
+{
+	volatile bool failed = false;
+	ListCell   *lc;
+
+	if (locals == NIL)
+		return;
+	tick_start_xact(cxt, "distx saga: running local steps");
+	PG_TRY();
+	{
+		foreach(lc, locals)
+			run_local((SagaAction *) lfirst(lc));
+		tick_commit_xact(cxt);
+	}
+	PG_CATCH();
+	{
+		tick_abort_xact(cxt, "running local steps");
+		failed = true;
+	}
+	PG_END_TRY();
+	if (!failed)
+		return;
+
+	tick_start_xact(cxt, "distx saga: rescheduling local steps");
+	PG_TRY();
+	{
+		foreach(lc, locals)
+		{
+			SagaAction *act = (SagaAction *) lfirst(lc);
+
+			saga_state_delay(act->run_id, act->step_no, GetCurrentTimestamp(),
+							 "the transaction of the local step failed", "XX000");
+		}
+		tick_commit_xact(cxt);
+	}
+	PG_CATCH();
+	{
+		/* the leases run out, and the runs are reconciled then */
+		tick_abort_xact(cxt, "rescheduling local steps");
+	}
+	PG_END_TRY();
+}
+
+/*
+ * One tick of the saga executor:
+ *
+ * 1. progress of the remote steps in flight (no waiting);
+ * 2. one transaction: the outcomes of the finished ones are recorded, the
+ *    commits confirmed at the last tick are marked, and due runs (not in
+ *    flight, up to distx.saga_max_concurrency in all) are planned and
+ *    their next attempts claimed;
+ * 3. COMMIT PREPARED for the finished remote steps that succeeded;
+ * 4. the local steps planned, in a transaction of their own;
+ * 5. the remote steps planned are sent and join those in flight;
+ * 6. with nothing else to do but steps in flight, a wait on their sockets
+ *    and the latch.
+ *
+ * Returns the time in ms until the next run is due: 0 if there is more to
+ * do right away, -1 if nothing waits.
  */
 long
 saga_worker_tick(MemoryContext cxt)
 {
-	List	   *volatile actions = NIL;
-	List	   *volatile remote = NIL;
+	List	   *volatile finished = NIL;
+	List	   *volatile planned = NIL;
+	List	   *volatile locals = NIL;
 	volatile long next_due = -1;
 	volatile bool failed = false;
-	bool		woken = false;
-	bool		running = true;
+	volatile bool installed = true;
 	ListCell   *lc;
 	static bool gucs_set = false;
 
-	/* 1. plan and claim */
+	if (saga_context == NULL)
+		saga_context = AllocSetContextCreate(TopMemoryContext, "distx saga actions",
+											 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(cxt);
+
+	/* 1. progress; the finished leave the flight */
+	progress_inflight();
+	foreach(lc, inflight)
+	{
+		SagaAction *act = (SagaAction *) lfirst(lc);
+
+		if (((RemoteExec *) act->exec)->phase == RP_DONE)
+		{
+			finished = lappend(finished, act);
+			inflight = foreach_delete_current(inflight, lc);
+		}
+	}
+
+	/* 2. record, plan, claim */
 	tick_start_xact(cxt, "distx saga: planning");
 	PG_TRY();
 	{
@@ -1278,10 +1449,19 @@ saga_worker_tick(MemoryContext cxt)
 			SetConfigOption("distx.bulkhead_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 			gucs_set = true;
 		}
-		if (saga_tables_exist())
+		installed = saga_tables_exist();
+		if (installed)
 		{
 			List	   *runs;
 			long		due;
+			int			capacity;
+
+			if (!interrupted_woken)
+			{
+				/* attempts a previous worker left in flight: reconcile now */
+				saga_state_wake_interrupted();
+				interrupted_woken = true;
+			}
 
 			/* COMMIT PREPARED confirmed at the last tick */
 			foreach(lc, resolved_attempts)
@@ -1291,17 +1471,46 @@ saga_worker_tick(MemoryContext cxt)
 				saga_state_attempt_resolved(r->run_id, r->step_no, r->attempt_no);
 			}
 
-			runs = saga_due_runs(distx_saga_max_concurrency, &due);
+			foreach(lc, finished)
+			{
+				SagaAction *act = (SagaAction *) lfirst(lc);
+
+				if (act->done)
+					saga_record_outcome(act);
+				else
+					saga_state_delay(act->run_id, act->step_no, GetCurrentTimestamp(),
+									 "the connection was lost while the step prepared; its outcome is reconciled",
+									 "08006");
+			}
+
+			capacity = distx_saga_max_concurrency - list_length(inflight);
+			runs = saga_due_runs(Max(capacity, 0) + list_length(inflight) +
+								 list_length(finished), &due);
 			next_due = due;
 			foreach(lc, runs)
 			{
-				SagaAction *act = plan_one(*(int64 *) lfirst(lc), cxt);
+				int64		run_id = *(int64 *) lfirst(lc);
+				MemoryContext acxt;
+				SagaAction *act;
 
-				if (act)
-					actions = lappend(actions, act);
-			}
-			if (runs != NIL)
+				if (list_length(planned) >= capacity)
+					break;
+				/* a run in flight, or whose outcome is not committed yet */
+				if (list_member_run(inflight, run_id) || list_member_run(finished, run_id))
+					continue;
 				next_due = 0;
+				acxt = AllocSetContextCreate(saga_context, "distx saga action",
+											 ALLOCSET_SMALL_SIZES);
+				act = plan_one(run_id, acxt);
+				MemoryContextSwitchTo(cxt);
+				if (act == NULL)
+				{
+					MemoryContextDelete(acxt);
+					continue;
+				}
+				act->cxt = acxt;
+				planned = lappend(planned, act);
+			}
 		}
 		tick_commit_xact(cxt);
 		list_free_deep(resolved_attempts);
@@ -1313,124 +1522,77 @@ saga_worker_tick(MemoryContext cxt)
 		failed = true;
 	}
 	PG_END_TRY();
-	if (failed)
+
+	if (failed || !installed)
 	{
-		release_tick_resources(actions);
+		/*
+		 * Nothing of this tick was recorded: the claimed attempts of the
+		 * finished steps stay running and are reconciled when their leases
+		 * run out (a prepared step is rolled back and tried again).
+		 */
+		release_actions(finished);
+		release_actions(planned);
+		if (!installed)
+		{
+			/* the extension is gone: drop what is in flight */
+			foreach(lc, inflight)
+				((RemoteExec *) ((SagaAction *) lfirst(lc))->exec)->pc->broken = true;
+			release_actions(inflight);
+			list_free(inflight);
+			inflight = NIL;
+		}
+		release_idle_resources();
 		pgstat_report_activity(STATE_IDLE, NULL);
-		return 1000;
-	}
-	if (actions == NIL)
-	{
-		release_tick_resources(NIL);
-		pgstat_report_activity(STATE_IDLE, NULL);
-		return next_due;
+		return failed ? 1000 : -1;
 	}
 
-	/* 2. remote steps, all at once */
-	foreach(lc, actions)
+	/* 3. the finished remote steps that succeeded are committed */
+	if (finished != NIL)
+	{
+		pgstat_report_activity(STATE_RUNNING, "distx saga: committing remote steps");
+		commit_prepared(finished);
+		release_actions(finished);
+	}
+
+	/* 4. local steps */
+	foreach(lc, planned)
 	{
 		SagaAction *act = (SagaAction *) lfirst(lc);
 
-		if (act->exec)
-			remote = lappend(remote, act);
+		if (act->exec == NULL)
+			locals = lappend(locals, act);
 	}
-	if (remote != NIL)
+	run_locals(locals, cxt);
+	release_actions(locals);
+
+	/* 5. remote steps take off */
+	foreach(lc, planned)
 	{
-		pgstat_report_activity(STATE_RUNNING, "distx saga: running remote steps");
-		running = drive_remote(remote, &woken);
+		SagaAction *act = (SagaAction *) lfirst(lc);
+		MemoryContext old;
+
+		if (act->exec == NULL)
+			continue;
+		old = MemoryContextSwitchTo(act->cxt);
+		remote_start(act);
+		MemoryContextSwitchTo(saga_context);
+		inflight = lappend(inflight, act);
+		MemoryContextSwitchTo(old);
 	}
-	if (!running)
+
+	release_idle_resources();
+
+	/* 6. nothing else to do: wait for the steps in flight */
+	if (finished == NIL && planned == NIL && inflight != NIL)
 	{
-		/* shutdown: what ran is reconciled after the restart */
-		release_tick_resources(actions);
-		return 0;
+		pgstat_report_activity(STATE_RUNNING, "distx saga: waiting for remote steps");
+		wait_inflight(next_due > 0 ? Min(next_due, 1000) : 1000);
+		next_due = 0;
 	}
+	else if (finished != NIL || planned != NIL)
+		next_due = 0;
 
-	/* 3. local steps, and the record of every outcome */
-	tick_start_xact(cxt, "distx saga: running local steps");
-	PG_TRY();
-	{
-		foreach(lc, actions)
-		{
-			SagaAction *act = (SagaAction *) lfirst(lc);
-
-			if (act->exec == NULL)
-				run_local(act);
-			else if (act->done)
-				saga_record_outcome(act);
-			/* else: outcome unknown, reconciled at the next tick */
-		}
-		tick_commit_xact(cxt);
-	}
-	PG_CATCH();
-	{
-		tick_abort_xact(cxt, "recording step outcomes");
-		failed = true;
-	}
-	PG_END_TRY();
-
-	/* 4. commit what prepared and is now recorded as done */
-	if (!failed)
-	{
-		/* test only: stop between the record and COMMIT PREPARED */
-		foreach(lc, remote)
-		{
-			SagaAction *act = (SagaAction *) lfirst(lc);
-
-			if (act->done && act->ok)
-			{
-				fault_point(act->compensate ? "saga_compensate_recorded" :
-							"saga_forward_recorded", false);
-				break;
-			}
-		}
-		pgstat_report_activity(STATE_RUNNING, "distx saga: committing remote steps");
-		foreach(lc, remote)
-		{
-			SagaAction *act = (SagaAction *) lfirst(lc);
-			RemoteExec *rx = (RemoteExec *) act->exec;
-
-			if (!(act->done && act->ok) || rx->pc->broken)
-				continue;
-			if (!PQsendQuery(rx->pc->conn,
-							 psprintf("COMMIT PREPARED %s", quote_literal_cstr(act->gid))))
-				rx->pc->broken = true;
-			else
-				rx->phase = RP_PREPARE; /* reused: "a commit is in flight" */
-		}
-		foreach(lc, remote)
-		{
-			SagaAction *act = (SagaAction *) lfirst(lc);
-			RemoteExec *rx = (RemoteExec *) act->exec;
-			PGresult   *res;
-
-			if (!(act->done && act->ok) || rx->phase != RP_PREPARE)
-				continue;
-			res = libpqsrv_get_result_last(rx->pc->conn, PG_WAIT_EXTENSION);
-			if (result_ok_or_missing(res))
-			{
-				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-				ResolvedAttempt *r = palloc(sizeof(ResolvedAttempt));
-
-				r->run_id = act->run_id;
-				r->step_no = act->step_no;
-				r->attempt_no = act->attempt_no;
-				resolved_attempts = lappend(resolved_attempts, r);
-				MemoryContextSwitchTo(old);
-			}
-			else
-				ereport(WARNING,
-						(errmsg("distx saga: COMMIT PREPARED of step \"%s\" of run " INT64_FORMAT " failed: %s",
-								act->step_name, act->run_id,
-								pchomp(PQerrorMessage(rx->pc->conn))),
-						 errdetail("The run commits it before it goes on.")));
-			PQclear(res);
-			if (PQstatus(rx->pc->conn) != CONNECTION_OK)
-				rx->pc->broken = true;
-		}
-	}
-
-	release_tick_resources(actions);
-	pgstat_report_activity(STATE_IDLE, NULL);
-	return failed ? 1000 : 0;
+	pgstat_report_activity(inflight != NIL ? STATE_RUNNING : STATE_IDLE,
+						   inflight != NIL ? "distx saga: remote steps in flight" : NULL);
+	return next_due;
 }

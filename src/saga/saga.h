@@ -124,8 +124,9 @@ typedef struct SagaAction
 	char	   *error;
 	char		sqlstate[6];
 
-	/* executor state of a remote action */
+	/* executor state of a remote action, and the action's memory */
 	void	   *exec;
+	MemoryContext cxt;
 } SagaAction;
 
 extern List *saga_due_runs(int limit, long *next_due_ms);

@@ -263,6 +263,18 @@ is(steps_of($run), 'create:compensated wait:compensated confirm:cancelled',
 	'cancel: the step in flight finished and nothing was left undone');
 is(q1($coord, 'SELECT count(*) FROM orders WHERE id = 7'), '0', 'cancel: the order is gone');
 
+# a slow step does not hold up the other runs
+$run = start_run('slow', '{"order_id": 10, "sleep": 4}');
+$coord->poll_query_until('postgres',
+	"SELECT state = 'running' FROM distx.saga_run_steps WHERE run_id = $run AND step_no = 2")
+  or die 'the slow step never started';
+my @fast = map { start_run('order', qq({"order_id": $_, "item": 9, "qty": 1, "amount": 1})) } (11 .. 15);
+my $fast_done = $coord->poll_query_until('postgres',
+	'SELECT count(*) = 5 FROM distx.saga_runs WHERE run_id IN (' . join(',', @fast) . ") AND state = 'completed'");
+ok($fast_done && q1($coord, "SELECT state FROM distx.saga_run_steps WHERE run_id = $run AND step_no = 2") eq 'running',
+	'concurrency: five runs completed while a slow step of another run was still running');
+is(wait_run($run), 'completed', 'concurrency: the slow run completes too');
+
 $coord->safe_psql('postgres', "SELECT distx.saga_define('timeout', $create,
 	distx.saga_step('wait', 'p1', 'SELECT pg_sleep(\$1::float8)', params => '{\$input.sleep}',
 		timeout => '300ms', max_attempts => 1))");
