@@ -3,27 +3,32 @@
  * executor.c
  *	  Step execution by the background worker.
  *
- * One tick of the worker:
- *
- * 1. Plan (transaction T1).  Up to distx.saga_max_concurrency due runs are
- *	  planned (run.c), each in a subtransaction.  An attempt a crash left
- *	  open is settled at once; for a step to run, a connection is taken
- *	  (circuit breaker, bulkhead; a node that cannot be used now delays the
- *	  run, it does not fail it) and the attempt is claimed: recorded as
- *	  running.  T1 commits, synchronously, before anything runs.
- * 2. Remote steps run concurrently, one connection each, driven
- *	  asynchronously with a wait on all their sockets and the latch:
+ * Remote steps run concurrently, one pooled connection each, and stay in
+ * flight across ticks of the worker, so that a slow step holds up nothing
+ * but its own run.  On its connection a remote step is
  *		BEGIN; SET LOCAL statement_timeout, application_name = the attempt
  *		<the step, with its bind parameters>
  *		PREPARE TRANSACTION '<gid of the attempt>'
- *	  or ROLLBACK after an error.  A step over its timeout is cancelled.
- * 3. Record (transaction T2).  Local steps run here, each in a
+ * (or ROLLBACK after an error), driven asynchronously; a step over its
+ * timeout is cancelled.  One tick of the worker (saga_worker_tick):
+ *
+ * 1. Progress on the steps in flight, without waiting.
+ * 2. One transaction: the outcomes of the finished steps are recorded; due
+ *	  runs that are not in flight are planned (run.c), each in a
+ *	  subtransaction: an attempt a crash left open is settled at once; for
+ *	  a step to run, a connection is taken (circuit breaker, bulkhead: a
+ *	  node that cannot be used now delays the run, it does not fail it) and
+ *	  the attempt is claimed (recorded as running, and the run leased for
+ *	  the attempt's timeout).  The transaction commits synchronously before
+ *	  anything it claims runs.
+ * 3. COMMIT PREPARED for every finished remote step whose success is now
+ *	  recorded.  The attempt is marked resolved at the next tick; if the
+ *	  commit could not be confirmed, the run resolves it before going on.
+ * 4. Local steps run in a transaction of their own, each in a
  *	  subtransaction as the role that started the run, so that the step's
- *	  effect and its completion commit together or not at all.  The outcome
- *	  of every remote step is recorded.  T2 commits synchronously.
- * 4. COMMIT PREPARED for every remote step that succeeded.  The attempt is
- *	  marked resolved at the next tick; if the commit could not be
- *	  confirmed, the run resolves it before doing anything else.
+ *	  effect and its completion commit together or not at all.
+ * 5. The remote steps planned are sent.
+ * 6. With nothing else to do, a wait on their sockets and the latch.
  *
  * Why this is exactly once for remote steps too: a step's effect commits
  * only through COMMIT PREPARED of an attempt whose success is durably
@@ -34,8 +39,8 @@
  * its gid makes sure it never commits, and the step is retried.
  *
  * Connections are pooled per (node, role) in this process and reused
- * across ticks; nothing else survives a tick but that pool and the list of
- * attempts to mark resolved.
+ * across ticks.  What survives a tick: that pool, the steps in flight (each
+ * in its own memory context) and the attempts to mark resolved.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,7 +57,6 @@
 #include "miscadmin.h"
 #include "parser/parse_param.h"
 #include "pgstat.h"
-#include "postmaster/interrupt.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
