@@ -140,11 +140,64 @@ conn_close(PGconn *conn)
 	libpqsrv_disconnect(conn);
 }
 
+/*
+ * Open the connection of a cache entry and set its session up.  A
+ * connection that fails here is not kept.
+ */
+static void
+conn_open(DistxConn *c, DistxNode *node)
+{
+	PGconn	   *conn;
+	PGresult   *res;
+
+	c->serverid = node->serverid;
+	c->userid = node->userid;
+	strlcpy(c->servername, node->servername, NAMEDATALEN);
+	c->xact_depth = 0;
+	c->wrote = c->maybe_wrote = c->prepared = false;
+	c->changing_xact_state = false;
+	c->invalidated = false;
+	c->server_hashvalue = GetSysCacheHashValue1(FOREIGNSERVEROID,
+												ObjectIdGetDatum(node->serverid));
+	c->mapping_hashvalue = GetSysCacheHashValue1(USERMAPPINGOID,
+												 ObjectIdGetDatum(node->umid));
+
+	conn = conn_connect(node);
+	c->conn = conn;
+	health_count_connection(c->serverid, 1);
+
+	/*
+	 * Make values travel in formats that do not depend on the remote
+	 * settings, and learn whether the node can prepare transactions.  A
+	 * connection that fails here is not kept.
+	 */
+	PG_TRY();
+	{
+		if (!PQsendQuery(conn,
+						 "SET datestyle = ISO; SET intervalstyle = postgres; "
+						 "SET extra_float_digits = 3; "
+						 "SELECT current_setting('max_prepared_transactions')"))
+			conn_report_error(ERROR, NULL, c, "session setup");
+		res = libpqsrv_get_result_last(conn, PG_WAIT_EXTENSION);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+			conn_report_error(ERROR, res, c, "session setup");
+		c->max_prepared_xacts = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	PG_CATCH();
+	{
+		conn_disconnect(c);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 DistxConn *
 conn_get(DistxNode *node)
 {
 	DistxConn  *c;
 	bool		found;
+	bool		fresh = false;
 
 	distx_require_preload("distx remote execution");
 	if (ConnectionHash == NULL)
@@ -176,49 +229,45 @@ conn_get(DistxNode *node)
 
 	if (c->conn == NULL)
 	{
-		PGconn	   *conn;
-		PGresult   *res;
+		conn_open(c, node);
+		fresh = true;
+	}
 
-		c->serverid = node->serverid;
-		c->userid = node->userid;
-		strlcpy(c->servername, node->servername, NAMEDATALEN);
-		c->xact_depth = 0;
-		c->wrote = c->maybe_wrote = c->prepared = false;
-		c->changing_xact_state = false;
-		c->invalidated = false;
-		c->server_hashvalue = GetSysCacheHashValue1(FOREIGNSERVEROID,
-													ObjectIdGetDatum(node->serverid));
-		c->mapping_hashvalue = GetSysCacheHashValue1(USERMAPPINGOID,
-													 ObjectIdGetDatum(node->umid));
+	/*
+	 * A cached connection may have broken while idle (the node restarted);
+	 * that shows only when it is used.  If the remote transaction cannot
+	 * even start on it, reconnect once, as postgres_fdw does.
+	 */
+	if (!fresh && c->xact_depth == 0)
+	{
+		MemoryContext ccxt = CurrentMemoryContext;
+		volatile bool retry = false;
 
-		conn = conn_connect(node);
-		c->conn = conn;
-		health_count_connection(c->serverid, 1);
-
-		/*
-		 * Make values travel in formats that do not depend on the remote
-		 * settings, and learn whether the node can prepare transactions.  A
-		 * connection that fails here is not kept.
-		 */
 		PG_TRY();
 		{
-			if (!PQsendQuery(conn,
-							 "SET datestyle = ISO; SET intervalstyle = postgres; "
-							 "SET extra_float_digits = 3; "
-							 "SELECT current_setting('max_prepared_transactions')"))
-				conn_report_error(ERROR, NULL, c, "session setup");
-			res = libpqsrv_get_result_last(conn, PG_WAIT_EXTENSION);
-			if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-				conn_report_error(ERROR, res, c, "session setup");
-			c->max_prepared_xacts = atoi(PQgetvalue(res, 0, 0));
-			PQclear(res);
+			conn_begin_remote_xact(c);
 		}
 		PG_CATCH();
 		{
+			ErrorData  *edata;
+
+			if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_OK ||
+				c->xact_depth != 0)
+				PG_RE_THROW();
+			MemoryContextSwitchTo(ccxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			ereport(DEBUG1,
+					(errmsg_internal("distx: reconnecting to node \"%s\" after a broken cached connection: %s",
+									 c->servername, edata->message)));
+			FreeErrorData(edata);
 			conn_disconnect(c);
-			PG_RE_THROW();
+			retry = true;
 		}
 		PG_END_TRY();
+		if (!retry)
+			return c;
+		conn_open(c, node);
 	}
 
 	conn_begin_remote_xact(c);
