@@ -346,6 +346,29 @@ COMMIT;
 is(where_is(11), '1 1 1', 'synchronous_commit = off: committed everywhere');
 
 # ---------------------------------------------------------------------------
+# a cached connection that broke while idle (the node restarted) is replaced
+# at the next use, as postgres_fdw does, instead of failing the transaction
+# ---------------------------------------------------------------------------
+{
+	my $s = $coord->background_psql('postgres', on_error_stop => 0);
+	my $tx = q{BEGIN;
+SELECT distx.exec('p1', 'INSERT INTO t VALUES ($1)', '%d');
+SELECT distx.exec('p2', 'INSERT INTO t VALUES ($1)', '%d');
+COMMIT;};
+	my ($o, $e) = $s->query(sprintf($tx, 30, 30));
+	is($e, 0, 'cached connection: first transaction');
+	$p1->restart;
+	ok($coord->poll_query_until('postgres',
+		q{SELECT bool_and(circuit = 'closed') FROM distx.node_health}),
+		'cached connection: the node is back');
+	($o, $e) = $s->query(sprintf($tx, 31, 31));
+	is($e, 0, 'cached connection: the transaction after the node restarted succeeds')
+	  or diag $s->{stderr};
+	is(where_is(31, $p1, $p2), '1 1', 'cached connection: committed on both nodes');
+	$s->quit;
+}
+
+# ---------------------------------------------------------------------------
 # non-superusers: USAGE on the server and a password in the user mapping
 # ---------------------------------------------------------------------------
 foreach my $p ($p2, $p3)
