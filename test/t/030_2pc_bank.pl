@@ -112,6 +112,14 @@ done};
 	push @loops, IPC::Run::start([ 'bash', '-c', $cmd ], '<', '/dev/null');
 }
 
+# and recovery passes on demand all the time, racing the transfers in
+# flight: a pass must never roll back a transaction that is committing
+my $recover_log = "$dir/recover.log";
+push @loops, IPC::Run::start([ 'bash', '-c', qq{
+while [ ! -e '$stopfile' ]; do
+	psql -X -q -h '@{[$coord->host]}' -p @{[$coord->port]} -d postgres -c 'SELECT * FROM distx.recover()' >> '$recover_log' 2>&1
+done} ], '<', '/dev/null');
+
 sub pause { usleep(int($_[0] * 1_000_000)); }
 
 # ---------------------------------------------------------------------------
