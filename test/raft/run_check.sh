@@ -19,6 +19,7 @@ rm -f out/*.tap
 # name | command; every command prints TAP lines without numbers
 JOBS='codec|./codec_test
 api|./api_test
+storage|./storage_test
 scen|./raft_sim --scenarios
 determinism|./raft_sim --nodes 5 --seeds 1-300 --determinism
 n3a|./raft_sim --nodes 3 --seeds 1-10000
@@ -33,7 +34,7 @@ bugcommit_3|./raft_sim_bug_commit --nodes 3 --seeds 1-60000 --expect-violation'
 
 # Sanitizer builds, if the toolchain made them.  LeakSanitizer cannot run
 # under some sandboxes (it needs ptrace); then run without leak checks.
-if [ -x ./codec_test_asan ] && [ -x ./api_test_asan ] && [ -x ./raft_sim_asan ]; then
+if [ -x ./codec_test_asan ] && [ -x ./api_test_asan ] && [ -x ./storage_test_asan ] && [ -x ./raft_sim_asan ]; then
 	if ASAN_OPTIONS=detect_leaks=1 ./codec_test_asan > /dev/null 2>&1; then
 		ASAN_OPTIONS=detect_leaks=1
 	else
@@ -43,6 +44,7 @@ if [ -x ./codec_test_asan ] && [ -x ./api_test_asan ] && [ -x ./raft_sim_asan ];
 	JOBS="$JOBS
 asan_codec|./codec_test_asan
 asan_api|./api_test_asan
+asan_storage|./storage_test_asan
 asan_scen|./raft_sim_asan --scenarios
 asan_3|./raft_sim_asan --nodes 3 --seeds 1-1500
 asan_5|./raft_sim_asan --nodes 5 --seeds 1-1000"
