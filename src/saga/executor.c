@@ -884,12 +884,14 @@ progress_inflight(void)
 
 /*
  * Wait until a remote step in flight has something to read, the latch is
- * set, a deadline passes or timeout_ms (at most) is over.
+ * set, a deadline passes or timeout_ms (at most) is over.  Returns whether
+ * the latch was set.
  */
-static void
+static bool
 wait_inflight(long timeout_ms)
 {
 	ListCell   *lc;
+	bool		latch_set = false;
 	int			nevents = list_length(inflight) + 2;
 	WaitEvent  *occurred = palloc(sizeof(WaitEvent) * nevents);
 	WaitEventSet *set;
@@ -917,8 +919,45 @@ wait_inflight(long timeout_ms)
 	FreeWaitEventSet(set);
 	for (i = 0; i < n; i++)
 		if (occurred[i].events & WL_LATCH_SET)
+		{
 			ResetLatch(MyLatch);	/* the caller returns 0: the loop looks again */
+			latch_set = true;
+		}
 	pfree(occurred);
+	return latch_set;
+}
+
+static bool
+any_finished(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, inflight)
+		if (((RemoteExec *) ((SagaAction *) lfirst(lc))->exec)->phase == RP_DONE)
+			return true;
+	return false;
+}
+
+/*
+ * Drive the steps in flight until one finishes, the latch is set (a run
+ * was started or changed, or a shutdown is asked for) or timeout_ms is
+ * over.
+ */
+static void
+drive_inflight(long timeout_ms)
+{
+	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+
+	for (;;)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+		bool		latch_set;
+
+		latch_set = wait_inflight(left);
+		progress_inflight();
+		if (latch_set || any_finished() || left <= 0)
+			return;
+	}
 }
 
 /*
@@ -1443,6 +1482,17 @@ saga_worker_tick(MemoryContext cxt)
 		}
 	}
 
+	/*
+	 * Nothing finished, nothing to mark, no room for more: only the steps in
+	 * flight to drive.
+	 */
+	if (finished == NIL && resolved_attempts == NIL && inflight != NIL &&
+		list_length(inflight) >= distx_saga_max_concurrency)
+	{
+		drive_inflight(1000);
+		return 0;
+	}
+
 	/* 2. record, plan, claim */
 	tick_start_xact(cxt, "distx saga: planning");
 	PG_TRY();
@@ -1590,7 +1640,7 @@ saga_worker_tick(MemoryContext cxt)
 	if (finished == NIL && planned == NIL && inflight != NIL)
 	{
 		pgstat_report_activity(STATE_RUNNING, "distx saga: waiting for remote steps");
-		wait_inflight(next_due > 0 ? Min(next_due, 1000) : 1000);
+		drive_inflight(next_due > 0 ? Min(next_due, 1000) : 1000);
 		next_due = 0;
 	}
 	else if (finished != NIL || planned != NIL)

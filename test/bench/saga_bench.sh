@@ -30,7 +30,7 @@ CONCURRENCY=${BENCH_CONCURRENCY:-"1 16"}
 ROWS=100000
 
 ensure_packages
-build_and_install
+[ -n "${BENCH_NO_BUILD:-}" ] || build_and_install
 make_tmpdir
 
 P0=$(free_port); P1=$(free_port); P2=$(free_port)
