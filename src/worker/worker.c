@@ -166,6 +166,10 @@ distx_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a shorter distx.recovery_interval applies at once */
+			next_recovery_at = Min(next_recovery_at,
+								   TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															   distx_recovery_interval));
 		}
 
 		LWLockAcquire(distx_shared->lock, LW_EXCLUSIVE);
