@@ -228,6 +228,9 @@ COMMIT;
 	is("$committed $rolled_back", '0 0', 'recover() does not resolve a running transaction');
 	is($in_doubt, 2, 'recover() reports its gids as in doubt');
 	is($coord->safe_psql('postgres',
+		q{SELECT string_agg(node || ':' || in_doubt, ',' ORDER BY node) FROM distx.node_health}),
+		'p1:1,p2:1', 'distx.node_health counts the in-doubt gids per node');
+	is($coord->safe_psql('postgres',
 		q{SELECT participants, participant_states FROM distx.transactions WHERE pid IS NOT NULL}),
 		'{p1,p2}|{prepared,prepared}', 'distx.transactions shows the prepared participants');
 	my ($rc, $stdout) = finish_psql($h);

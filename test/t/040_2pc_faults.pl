@@ -169,9 +169,16 @@ WHERE application_name = 'distx' AND query LIKE 'PREPARE TRANSACTION%'});
 	my $stopped = stop_session_backend($p2);
 	isnt($stopped, '', 'slow second phase: p2 backend stopped');
 	my $t0 = time();
+	# a cancel (Ctrl-C) past the commit point must not turn the committed
+	# COMMIT into an error
+	ok($coord->poll_query_until('postgres',
+		"SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE pid = $pid"),
+		'slow second phase: the session waits for p2');
+	$coord->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 	my ($rc, $stdout, $stderr) = finish_psql($h);
 	my $elapsed = time() - $t0;
 	like($stdout, qr/committed$/, 'slow second phase: COMMIT succeeds');
+	unlike($stderr, qr/ERROR/, 'slow second phase: no error although cancelled past the commit point');
 	like($stderr, qr/WARNING:  08006: distx transaction "distx_\d+_\d+_\d+_\d+" is committed but not yet on node "p2"/,
 		'slow second phase: the WARNING names the gid and the node');
 	ok($elapsed >= 1 && $elapsed < 20, 'slow second phase: COMMIT waited for the cleanup timeout');
@@ -183,10 +190,55 @@ WHERE application_name = 'distx' AND query LIKE 'PREPARE TRANSACTION%'});
 }
 
 # ---------------------------------------------------------------------------
+# a cancel while PREPARE runs on a node (a deferred trigger there sleeps):
+# the cancel reaches the node, everything is rolled back.  (statement_timeout
+# does not apply to COMMIT: PostgreSQL disarms it before committing.)
+# ---------------------------------------------------------------------------
+{
+	$p2->safe_psql('postgres', q{
+CREATE TABLE slow (x int);
+CREATE FUNCTION slow_trigger() RETURNS trigger LANGUAGE plpgsql
+  AS $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON slow
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_trigger();
+});
+	$id++;
+	my $h = start_psql($coord, qq{
+SET application_name = 'cancel_prepare';
+BEGIN;
+SELECT distx.exec('p1', 'INSERT INTO t VALUES ($id)');
+SELECT distx.exec('p2', 'INSERT INTO t VALUES ($id)');
+SELECT distx.exec('p2', 'INSERT INTO slow VALUES (1)');
+INSERT INTO ledger VALUES ($id);
+COMMIT;
+});
+	ok($p2->poll_query_until('postgres', q{
+SELECT count(*) = 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'PREPARE TRANSACTION%'}),
+		'cancel during PREPARE: PREPARE runs on the node');
+	my $t0 = time();
+	$coord->safe_psql('postgres',
+		q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'cancel_prepare'});
+	my ($rc, $stdout, $stderr) = finish_psql($h);
+	like($stderr, qr/ERROR:  57014: canceling statement due to user request/,
+		'cancel during PREPARE: COMMIT fails with 57014');
+	ok(time() - $t0 < 20, 'cancel during PREPARE: without waiting for the node');
+	is(outcome($id), '0 0 0', 'cancel during PREPARE: nothing committed');
+	ok(wait_no_distx_prepared($p1, $p2), 'cancel during PREPARE: nothing left prepared');
+	ok($p2->poll_query_until('postgres', q{
+SELECT count(*) = 0 FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'PREPARE%'}),
+		'cancel during PREPARE: the PREPARE was cancelled on the node');
+	is($p2->safe_psql('postgres', 'SELECT count(*) FROM slow'), '0',
+		'cancel during PREPARE: the node rolled back');
+}
+
+# ---------------------------------------------------------------------------
 # distx.second_phase_wait = off: COMMIT returns once COMMIT PREPARED is sent;
 # until a node has done it, other sessions see the old data there (the
 # visibility gap), the session's own next use of the node sees the new data
 # ---------------------------------------------------------------------------
+# (the recovery worker is held off meanwhile: it would commit p2 itself)
+$coord->safe_psql('postgres', q{ALTER SYSTEM SET distx.recovery_interval = '1h'; SELECT pg_reload_conf();});
+usleep(1_500_000);
 {
 	$id++;
 	my $off = log_size($coord);
@@ -210,6 +262,7 @@ WHERE query LIKE 'SELECT * FROM distx.query(''p2''%' AND wait_event = 'Extension
 	is(outcome($id), '1 1 1', 'second_phase_wait = off: committed everywhere');
 	ok(wait_no_distx_prepared($p1, $p2), 'second_phase_wait = off: nothing left prepared');
 }
+$coord->safe_psql('postgres', q{ALTER SYSTEM RESET distx.recovery_interval; SELECT pg_reload_conf();});
 
 # ---------------------------------------------------------------------------
 # the bulkhead: at most distx.max_connections_per_node sessions use a node
