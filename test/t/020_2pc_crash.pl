@@ -64,6 +64,14 @@ sub holders
 
 my $id = 0;
 
+# The node the protocol acts on first: PREPARE and COMMIT PREPARED go out in
+# the same order in every transaction over the same nodes (the order of the
+# session's connection cache).  Learnt at the first between_prepares stop,
+# where it is the only node prepared (recovery leaves a running transaction
+# alone, whereas past the commit point it may finish the second node
+# itself).
+my $first_node;
+
 # Run one transfer that stops at $point, crash $what there, restart, and
 # check the outcome.
 sub crash_case
@@ -92,6 +100,7 @@ COMMIT;
 
 	# which participant the protocol has already acted on
 	my $held = holders();
+	$first_node //= $held if $point eq 'between_prepares';
 	my $victim;
 	my $expected;
 	if ($what eq 'backend')
@@ -112,15 +121,7 @@ COMMIT;
 		# participant, participant_first or participant_second: the first
 		# is the node that was already prepared (between_prepares) or
 		# already committed (between_commit_prepared)
-		my $first;
-		if ($point eq 'between_prepares')
-		{
-			$first = $held;
-		}
-		elsif ($point eq 'between_commit_prepared')
-		{
-			($first) = grep { $_ ne $held } sort keys %parts;
-		}
+		my $first = $first_node;
 		$victim = 'p1';
 		$victim = $first if $what eq 'participant_first';
 		($victim) = grep { $_ ne $first } sort keys %parts
@@ -255,10 +256,14 @@ COMMIT;
 \\echo committed
 });
 	my $pid = wait_for_fault($coord, 'between_commit_prepared', $off, $h);
-	my $held = holders();
-	my $stopped = $parts{$held}->safe_psql('postgres', q{
+	# the session's backend on the second node has not had its COMMIT
+	# PREPARED yet (recovery may have committed the gid there meanwhile, on
+	# a connection of its own)
+	my ($second) = grep { $_ ne $first_node } sort keys %parts;
+	my $stopped = $parts{$second}->safe_psql('postgres', q{
 SELECT pid FROM pg_stat_activity
 WHERE application_name = 'distx' AND query LIKE 'PREPARE TRANSACTION%'});
+	isnt($stopped, '', 'postmaster death while waiting for COMMIT PREPARED: the participant backend is found');
 	kill('STOP', $stopped);
 	ok($coord->poll_query_until('postgres',
 		"SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE pid = $pid"),
