@@ -46,6 +46,7 @@ INSERT INTO acc SELECT g, 1000000 FROM generate_series(1, $ROWS) g;
 CREATE TABLE notes (id bigserial PRIMARY KEY, acc int, note text);
 VACUUM ANALYZE acc;
 SQL
+	[ $? = 0 ] || die "setting up node on port $p failed"
 done
 psql_node "$P0" -q <<SQL
 CREATE EXTENSION distx;
@@ -68,6 +69,7 @@ SELECT distx.saga_define('transfer',
 		params => '{\$input.from,\$idempotency_key}',
 		compensate_params => '{\$steps.note.id}'));
 SQL
+[ $? = 0 ] || die "setting up the coordinator failed"
 
 # the statements of the steps, for pgbench (one autocommit transaction each)
 cat > "$DISTX_TMP/direct_a.sql" <<'SQL'
