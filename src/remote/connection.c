@@ -54,7 +54,7 @@ void
 connection_define_gucs(void)
 {
 	DefineCustomIntVariable("distx.cleanup_timeout",
-							"Time the second phase and rollback wait for a node before leaving the work to recovery.",
+							"Time the second phase and rollback wait for a node before leaving the work to recovery, and a recovery pass waits for one node.",
 							NULL,
 							&distx_cleanup_timeout,
 							30000, 100, 3600000,

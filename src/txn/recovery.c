@@ -52,6 +52,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -78,6 +79,37 @@ typedef struct NodeRetry
 } NodeRetry;
 
 static HTAB *node_retries = NULL;
+
+/*
+ * The work on one node is bounded by distx.cleanup_timeout, so that a node
+ * that accepts connections but never answers (a frozen server) cannot hold
+ * up the recovery of every other node: when the time is up, the wait for the
+ * node is interrupted as a query cancel would, and the node is retried later.
+ */
+static TimeoutId node_timeout_id = MAX_TIMEOUTS;
+static volatile sig_atomic_t node_timed_out = false;
+
+static void
+node_timeout_handler(void)
+{
+	node_timed_out = true;
+	InterruptPending = true;
+	QueryCancelPending = true;
+	SetLatch(MyLatch);
+}
+
+static void
+node_timeout_disable(void)
+{
+	disable_timeout(node_timeout_id, false);
+
+	/*
+	 * Fired after the last wait: the cancel is ours, not the user's, and
+	 * must not hit whatever runs next.
+	 */
+	if (node_timed_out)
+		QueryCancelPending = false;
+}
 
 void
 recovery_define_gucs(void)
@@ -291,6 +323,9 @@ recovery_pass(bool respect_backoff, RecoveryResult *result)
 	unresolved = hash_create("distx unresolved", 64, &ctl,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
+	if (node_timeout_id == MAX_TIMEOUTS)
+		node_timeout_id = RegisterTimeout(USER_TIMEOUT, node_timeout_handler);
+
 	/* 2 and 3, node by node, each in a subtransaction */
 	servers = node_list_all();
 	foreach(lc, servers)
@@ -316,7 +351,10 @@ recovery_pass(bool respect_backoff, RecoveryResult *result)
 		{
 			DistxNode  *node = node_lookup_by_oid(serverid, GetUserId(), false);
 
+			node_timed_out = false;
+			enable_timeout_after(node_timeout_id, distx_cleanup_timeout);
 			recover_node(node, prefix, unresolved, result);
+			node_timeout_disable();
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcontext);
 			CurrentResourceOwner = oldowner;
@@ -330,9 +368,17 @@ recovery_pass(bool respect_backoff, RecoveryResult *result)
 			long		delay;
 			ForeignServer *server;
 
+			node_timeout_disable();
 			MemoryContextSwitchTo(oldcontext);
 			edata = CopyErrorData();
 			FlushErrorState();
+			if (node_timed_out)
+			{
+				pfree(edata->message);
+				edata->message = psprintf("no answer within distx.cleanup_timeout (%d ms)",
+										  distx_cleanup_timeout);
+				edata->sqlerrcode = ERRCODE_CONNECTION_FAILURE;
+			}
 			RollbackAndReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcontext);
 			CurrentResourceOwner = oldowner;
