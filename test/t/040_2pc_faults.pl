@@ -265,6 +265,30 @@ WHERE query LIKE 'SELECT * FROM distx.query(''p2''%' AND wait_event = 'Extension
 $coord->safe_psql('postgres', q{ALTER SYSTEM RESET distx.recovery_interval; SELECT pg_reload_conf();});
 
 # ---------------------------------------------------------------------------
+# a frozen node (it accepts connections but never answers, like a paused VM)
+# does not hold up the recovery of the others: recovery gives up on it after
+# distx.cleanup_timeout and goes on
+# ---------------------------------------------------------------------------
+{
+	my $frozen = $p2->{_pid};
+	kill('STOP', $frozen);
+	$id++;
+	my $off = log_size($coord);
+	$coord->psql('postgres', transfer_sql($id,
+		"SET distx.fault_point = 'after_prepares'; SET distx.fault_action = 'exit';",
+		'p1', 'p3'));
+	wait_crash_restart($coord, $off);
+	my $t0 = time();
+	ok(wait_no_distx_prepared($p1, $p3), 'frozen node: the other nodes are recovered');
+	ok(time() - $t0 < 30, 'frozen node: within about distx.cleanup_timeout');
+	like(slurp_file($coord->logfile, $off),
+		qr/distx recovery could not reach node "p2": no answer within distx.cleanup_timeout/,
+		'frozen node: recovery says why it skipped it');
+	kill('CONT', $frozen);
+	is(outcome($id, 'p1', 'p3'), '0 0 0', 'frozen node: all or nothing');
+}
+
+# ---------------------------------------------------------------------------
 # the bulkhead: at most distx.max_connections_per_node sessions use a node
 # ---------------------------------------------------------------------------
 $coord->append_conf('postgresql.conf', qq(
