@@ -24,6 +24,7 @@
 #include "utils/guc.h"
 
 #include "distx.h"
+#include "cluster/cluster.h"
 #include "remote/connection.h"
 #include "remote/health.h"
 #include "saga/saga.h"
@@ -52,6 +53,7 @@ distx_shmem_size(void)
 	size = add_size(size, hlc_shmem_size());
 	size = add_size(size, health_shmem_size());
 	size = add_size(size, txn_shmem_size());
+	size = add_size(size, cluster_shmem_size());
 	return size;
 }
 
@@ -63,6 +65,7 @@ distx_shmem_request(void)
 
 	RequestAddinShmemSpace(distx_shmem_size());
 	RequestNamedLWLockTranche("distx", 1);
+	cluster_shmem_request();
 }
 
 static void
@@ -84,6 +87,7 @@ distx_shmem_startup(void)
 	hlc_shmem_init();
 	health_shmem_init();
 	txn_shmem_init();
+	cluster_shmem_init();
 
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -143,6 +147,7 @@ _PG_init(void)
 	recovery_define_gucs();
 	fault_define_gucs();
 	saga_define_gucs();
+	cluster_define_gucs();
 
 	MarkGUCPrefixReserved("distx");
 
@@ -160,4 +165,6 @@ _PG_init(void)
 	shmem_startup_hook = distx_shmem_startup;
 
 	distx_worker_register();
+	/* the Raft worker, on a member of a cluster only */
+	cluster_register_worker_at_startup();
 }

@@ -1,0 +1,1212 @@
+/*-------------------------------------------------------------------------
+ *
+ * cluster.c
+ *	  The cluster's SQL surface and the shared memory between backends and
+ *	  the Raft worker (see cluster.h).
+ *
+ * Membership.  Every node declares every member, itself included, as a
+ * distx server under the same name (the same CREATE SERVER statements run
+ * on every node): names are the cluster-wide addresses of nodes, and a
+ * node finds itself by connecting to its own name and recognizing the
+ * random token of its running postmaster (distx._cluster_whoami).  That
+ * check is also what refuses a copied data directory: the copy carries
+ * the same identity file, but its own name leads to the original server,
+ * whose token differs, so the copy's Raft worker never takes part.
+ *
+ * distx.cluster_init() makes this server node 1 of a new cluster (a
+ * single voter); distx.cluster_add_node(server) on the leader (forwarded
+ * there from any other node) gives the server a node id (an entry of the
+ * replicated state, ENTRY_NODE_ADD), writes its identity over libpq
+ * (distx._cluster_join on that server, which starts its Raft worker) and
+ * then proposes the configuration change.  One change at a time: the Raft
+ * core refuses a second one while the first is not committed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "access/htup_details.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "distx.h"
+#include "cluster/cluster.h"
+#include "cluster/cluster_apply.h"
+#include "remote/connection.h"
+#include "remote/node.h"
+
+PG_FUNCTION_INFO_V1(distx_cluster_init);
+PG_FUNCTION_INFO_V1(distx_cluster_add_node);
+PG_FUNCTION_INFO_V1(distx_cluster_remove_node);
+PG_FUNCTION_INFO_V1(distx_cluster_join);
+PG_FUNCTION_INFO_V1(distx_cluster_whoami);
+PG_FUNCTION_INFO_V1(distx_raft_deliver);
+PG_FUNCTION_INFO_V1(distx_raft_status);
+PG_FUNCTION_INFO_V1(distx_leader);
+
+ClusterShared *cluster_shared = NULL;
+
+int			distx_raft_heartbeat_interval = 100;
+int			distx_raft_election_timeout = 1000;
+int			distx_raft_proposal_timeout = 10000;
+int			distx_raft_snapshot_threshold = 1000;
+
+void
+cluster_define_gucs(void)
+{
+	GucContext	ctx = process_shared_preload_libraries_in_progress ?
+		PGC_POSTMASTER : PGC_SIGHUP;
+
+	DefineCustomIntVariable("distx.raft_heartbeat_interval",
+							"Interval between the Raft leader's heartbeats.",
+							"Also the Raft worker's tick, unless the election timeout asks for a finer one.",
+							&distx_raft_heartbeat_interval,
+							100, 5, 10000,
+							ctx, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("distx.raft_election_timeout",
+							"Time a Raft follower waits without hearing from a leader before it stands for election.",
+							"Each election waits a random time between this and twice this.",
+							&distx_raft_election_timeout,
+							1000, 50, 600000,
+							ctx, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("distx.raft_proposal_timeout",
+							"How long a change of the replicated state waits to be committed.",
+							NULL,
+							&distx_raft_proposal_timeout,
+							10000, 100, 3600000,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("distx.raft_snapshot_threshold",
+							"Number of Raft log entries after which the log is compacted into a snapshot.",
+							NULL,
+							&distx_raft_snapshot_threshold,
+							1000, 2, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------
+ * Shared memory and the worker's registration
+ * ------------------------------------------------------------------
+ */
+
+Size
+cluster_shmem_size(void)
+{
+	return MAXALIGN(sizeof(ClusterShared));
+}
+
+void
+cluster_shmem_request(void)
+{
+	RequestNamedLWLockTranche("distx cluster", 2);
+}
+
+void
+cluster_shmem_init(void)
+{
+	bool		found;
+
+	cluster_shared = ShmemInitStruct("distx cluster", sizeof(ClusterShared), &found);
+	if (!found)
+	{
+		LWLockPadded *locks = GetNamedLWLockTranche("distx cluster");
+
+		memset(cluster_shared, 0, sizeof(ClusterShared));
+		cluster_shared->lock = &locks[0].lock;
+		cluster_shared->inbox_lock = &locks[1].lock;
+		if (!pg_strong_random(&cluster_shared->instance_token, sizeof(uint64)))
+			cluster_shared->instance_token = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+		cluster_shared->instance_token &= UINT64CONST(0x7FFFFFFFFFFFFFFF);
+	}
+}
+
+char *
+cluster_dir(void)
+{
+	return psprintf("%s/%s", DataDir, CLUSTER_DIR);
+}
+
+static void
+fill_worker(BackgroundWorker *worker)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = 5;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "distx");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "distx_raft_worker_main");
+	snprintf(worker->bgw_name, BGW_MAXLEN, "distx raft");
+	snprintf(worker->bgw_type, BGW_MAXLEN, "distx raft");
+}
+
+/*
+ * At postmaster start (from _PG_init, in the data directory): a member of
+ * a cluster gets its Raft worker; any other server gets none.
+ */
+void
+cluster_register_worker_at_startup(void)
+{
+	struct stat st;
+	BackgroundWorker worker;
+
+	if (stat(CLUSTER_DIR "/identity", &st) != 0)
+		return;
+	fill_worker(&worker);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* start the Raft worker now (after cluster_init or a join) unless it runs */
+static void
+launch_worker(void)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	bool		running;
+
+	LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
+	running = cluster_shared->worker_pid != 0 || cluster_shared->worker_launching;
+	cluster_shared->worker_launching = true;
+	LWLockRelease(cluster_shared->lock);
+	if (running)
+		return;
+
+	fill_worker(&worker);
+	worker.bgw_notify_pid = 0;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
+		cluster_shared->worker_launching = false;
+		LWLockRelease(cluster_shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start the distx Raft worker"),
+				 errhint("Raise max_worker_processes; the worker also starts at the next server start.")));
+	}
+}
+
+bool
+cluster_is_member(void)
+{
+	struct stat st;
+	char	   *path = psprintf("%s/%s/identity", DataDir, CLUSTER_DIR);
+	bool		r = stat(path, &st) == 0;
+
+	pfree(path);
+	return r;
+}
+
+/* ------------------------------------------------------------------
+ * Inbox
+ * ------------------------------------------------------------------
+ */
+
+#define INBOX_HDR	(4 + 8 + DXS_NAME_LEN)
+#define INBOX_WRAP	0xFFFFFFFFu
+
+/*
+ * Push one message; false when it does not fit (it is dropped: Raft
+ * resends).  The free space is [tail, end) + [0, head) when tail >= head,
+ * else [tail, head); a record that does not fit before the end starts
+ * again at 0, and the rest of the end is padding (marked INBOX_WRAP).
+ */
+static bool
+inbox_push(uint64 from, const char *from_name, const uint8 *msg, uint32 len)
+{
+	ClusterShared *cs = cluster_shared;
+	uint32		need = MAXALIGN(INBOX_HDR + len);
+	uint32		at = UINT32_MAX;
+
+	LWLockAcquire(cs->inbox_lock, LW_EXCLUSIVE);
+	if (cs->inbox_used == 0)
+		cs->inbox_head = cs->inbox_tail = 0;
+	if (cs->inbox_used == 0 || cs->inbox_tail > cs->inbox_head)
+	{
+		uint32		at_end = CLUSTER_INBOX_BYTES - cs->inbox_tail;
+
+		if (at_end >= need)
+			at = cs->inbox_tail;
+		else if (cs->inbox_head >= need)
+		{
+			uint32		w = INBOX_WRAP;
+
+			memcpy(cs->inbox + cs->inbox_tail, &w, 4);
+			cs->inbox_used += at_end;
+			at = 0;
+		}
+	}
+	else if (cs->inbox_tail < cs->inbox_head &&
+			 cs->inbox_head - cs->inbox_tail >= need)
+		at = cs->inbox_tail;
+
+	if (at != UINT32_MAX)
+	{
+		char	   *p = cs->inbox + at;
+
+		memcpy(p, &len, 4);
+		memcpy(p + 4, &from, 8);
+		memset(p + 12, 0, DXS_NAME_LEN);
+		strlcpy(p + 12, from_name, DXS_NAME_LEN);
+		memcpy(p + INBOX_HDR, msg, len);
+		cs->inbox_tail = (at + need) % CLUSTER_INBOX_BYTES;
+		cs->inbox_used += need;
+	}
+	else
+		cs->inbox_dropped++;
+	LWLockRelease(cs->inbox_lock);
+	return at != UINT32_MAX;
+}
+
+bool
+cluster_inbox_pop(InboxMessage *m)
+{
+	ClusterShared *cs = cluster_shared;
+	bool		found = false;
+
+	LWLockAcquire(cs->inbox_lock, LW_EXCLUSIVE);
+	while (cs->inbox_used > 0)
+	{
+		uint32		head = cs->inbox_head;
+		uint32		at_end = CLUSTER_INBOX_BYTES - head;
+		uint32		len;
+		char	   *p;
+
+		p = cs->inbox + head;
+		memcpy(&len, p, 4);
+		if (len == INBOX_WRAP)
+		{
+			cs->inbox_used -= at_end;
+			cs->inbox_head = 0;
+			continue;
+		}
+		memcpy(&m->from, p + 4, 8);
+		memcpy(m->from_name, p + 12, DXS_NAME_LEN);
+		m->from_name[DXS_NAME_LEN - 1] = '\0';
+		m->len = len;
+		m->buf = palloc(len > 0 ? len : 1);
+		memcpy(m->buf, p + INBOX_HDR, len);
+		cs->inbox_head = (head + MAXALIGN(INBOX_HDR + len)) % CLUSTER_INBOX_BYTES;
+		cs->inbox_used -= MAXALIGN(INBOX_HDR + len);
+		found = true;
+		break;
+	}
+	if (cs->inbox_used == 0)
+		cs->inbox_head = cs->inbox_tail = 0;
+	LWLockRelease(cs->inbox_lock);
+	return found;
+}
+
+/* ------------------------------------------------------------------
+ * Proposals
+ * ------------------------------------------------------------------
+ */
+
+static void
+wake_worker(void)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(cluster_shared->lock, LW_SHARED);
+	latch = cluster_shared->worker_latch;
+	LWLockRelease(cluster_shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+int
+cluster_propose(int kind, uint64 arg, const void *data, uint32 len,
+				int64 *result, char *errbuf)
+{
+	ClusterShared *cs = cluster_shared;
+	ClusterProposal *volatile slot = NULL;
+	volatile int slotno = -1;
+	TimestampTz deadline;
+	volatile int rc = PROPOSAL_FAILED;
+	int			i;
+
+	if (len > CLUSTER_PROPOSAL_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("change of the replicated state too large (%u bytes, at most %d)",
+						len, CLUSTER_PROPOSAL_MAX)));
+
+	LWLockAcquire(cs->lock, LW_EXCLUSIVE);
+	for (i = 0; i < CLUSTER_PROPOSAL_SLOTS; i++)
+		if (cs->proposals[i].state == SLOT_FREE)
+		{
+			slotno = i;
+			slot = &cs->proposals[i];
+			slot->state = SLOT_SUBMITTED;
+			slot->kind = kind;
+			slot->pid = MyProcPid;
+			slot->latch = MyLatch;
+			slot->arg = arg;
+			slot->len = len;
+			if (len > 0)
+				memcpy(slot->data, data, len);
+			slot->index = slot->term = 0;
+			slot->rc = 0;
+			slot->result = 0;
+			slot->errmsg[0] = '\0';
+			break;
+		}
+	LWLockRelease(cs->lock);
+	if (slot == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("too many changes of the replicated state waiting at once"),
+				 errhint("Try again.")));
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), distx_raft_proposal_timeout);
+	PG_TRY();
+	{
+		wake_worker();
+		for (;;)
+		{
+			long		left;
+			bool		done;
+
+			LWLockAcquire(cs->lock, LW_EXCLUSIVE);
+			done = slot->state == SLOT_DONE;
+			if (done)
+			{
+				rc = slot->rc;
+				if (result)
+					*result = slot->result;
+				if (errbuf)
+					strlcpy(errbuf, slot->errmsg, CLUSTER_ERR_LEN);
+			}
+			LWLockRelease(cs->lock);
+			if (done)
+				break;
+			left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (left <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("timed out waiting for the distx cluster to commit a change"),
+						 errdetail("No change is committed without a leader and a majority of the nodes."),
+						 errhint("See distx.raft_status; the wait is set by distx.raft_proposal_timeout.")));
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(left, 1000), PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_FINALLY();
+	{
+		LWLockAcquire(cs->lock, LW_EXCLUSIVE);
+		cs->proposals[slotno].state = SLOT_FREE;
+		cs->proposals[slotno].latch = NULL;
+		LWLockRelease(cs->lock);
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+/* ------------------------------------------------------------------
+ * Checks shared by the SQL functions
+ * ------------------------------------------------------------------
+ */
+
+static void
+require_admin(const char *what)
+{
+	distx_require_preload(what);
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may change the distx cluster")));
+}
+
+static void
+require_worker_database(void)
+{
+	char	   *db = get_database_name(MyDatabaseId);
+
+	if (db == NULL || strcmp(db, distx_database) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the distx cluster is managed from database \"%s\"", distx_database),
+				 errdetail("The Raft worker keeps the replicated state in the database named by distx.database.")));
+}
+
+static void
+require_member(void)
+{
+	if (!cluster_is_member())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this server is not a member of a distx cluster"),
+				 errhint("Run distx.cluster_init() on the first node, then distx.cluster_add_node() for the others.")));
+}
+
+/* a snapshot of the worker's status */
+typedef struct StatusCopy
+{
+	ClusterWorkerState state;
+	bool		has_identity;
+	uint64		cluster_id;
+	uint64		node_id;
+	char		node_name[DXS_NAME_LEN];
+	raft_status st;
+	uint64		applied;
+	int			nmembers;
+	ClusterMember members[CLUSTER_MAX_MEMBERS];
+	int			npeers;
+	ClusterPeerInfo peers[RAFT_MAX_VOTERS];
+	char		last_error[CLUSTER_ERR_LEN];
+	int			tick_ms;
+} StatusCopy;
+
+static StatusCopy *
+status_copy(void)
+{
+	StatusCopy *c = palloc0(sizeof(StatusCopy));
+	ClusterShared *cs = cluster_shared;
+
+	LWLockAcquire(cs->lock, LW_SHARED);
+	c->state = cs->worker_pid != 0 ? cs->state : CW_NONE;
+	c->has_identity = cs->has_identity;
+	c->cluster_id = cs->cluster_id;
+	c->node_id = cs->node_id;
+	memcpy(c->node_name, cs->node_name, DXS_NAME_LEN);
+	c->st = cs->status;
+	c->applied = cs->applied;
+	c->nmembers = cs->nmembers;
+	memcpy(c->members, cs->members, sizeof(ClusterMember) * cs->nmembers);
+	c->npeers = cs->npeers;
+	memcpy(c->peers, cs->peers, sizeof(ClusterPeerInfo) * cs->npeers);
+	memcpy(c->last_error, cs->last_error, CLUSTER_ERR_LEN);
+	c->tick_ms = cs->tick_ms;
+	LWLockRelease(cs->lock);
+	return c;
+}
+
+static const char *
+member_name(StatusCopy *c, uint64 id)
+{
+	int			i;
+
+	if (id == 0)
+		return NULL;
+	for (i = 0; i < c->nmembers; i++)
+		if (c->members[i].id == id)
+			return c->members[i].name;
+	if (id == c->node_id && c->node_name[0])
+		return c->node_name;
+	return NULL;
+}
+
+/*
+ * Wait (up to the proposal timeout) until this node knows a leader;
+ * returns a copy of the status then.
+ */
+static StatusCopy *
+wait_for_leader(void)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   distx_raft_proposal_timeout);
+
+	for (;;)
+	{
+		StatusCopy *c = status_copy();
+
+		if (c->state == CW_RUNNING && c->st.leader != RAFT_NONE &&
+			member_name(c, c->st.leader) != NULL)
+			return c;
+		if (c->state == CW_REFUSED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the distx Raft worker of this server refuses to run"),
+					 errdetail_internal("%s", c->last_error)));
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("the distx cluster has no leader"),
+					 errdetail("A leader needs a majority of the nodes."),
+					 errhint("See distx.raft_status.")));
+		pfree(c);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* run a one-row query on a connection; the value of its first column */
+static char *
+remote_value(PGconn *conn, const char *servername, const char *sql,
+			 int nparams, const char *const *values)
+{
+	PGresult   *res;
+	char	   *v = NULL;
+
+	res = PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		char	   *msg = pchomp(PQresultErrorMessage(res));
+		char	   *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		int			code = state ? MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])
+			: ERRCODE_CONNECTION_FAILURE;
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg("distx node \"%s\": %s", servername, msg)));
+	}
+	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+		v = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+typedef struct WhoAmI
+{
+	uint64		cluster_id;
+	uint64		node_id;
+	uint64		token;
+	uint64		system_id;
+} WhoAmI;
+
+static void
+remote_whoami(PGconn *conn, const char *servername, WhoAmI *w)
+{
+	char	   *v = remote_value(conn, servername,
+								 "SELECT concat_ws(' ', coalesce(cluster_id, 0), coalesce(node_id, 0), token, system_id) "
+								 "FROM distx._cluster_whoami()",
+								 0, NULL);
+	long long	a,
+				b,
+				c,
+				d;
+
+	if (v == NULL || sscanf(v, "%lld %lld %lld %lld", &a, &b, &c, &d) != 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("distx node \"%s\" gave an unexpected answer to distx._cluster_whoami()",
+						servername)));
+	w->cluster_id = (uint64) a;
+	w->node_id = (uint64) b;
+	w->token = (uint64) c;
+	w->system_id = (uint64) d;
+}
+
+/*
+ * Whether server "name" leads to this very server (same postmaster
+ * token).  Connection errors are raised.
+ */
+bool
+cluster_name_is_self(const char *name)
+{
+	DistxNode  *node = node_lookup(name, false);
+	PGconn	   *volatile conn = conn_connect(node);
+	WhoAmI		w;
+
+	PG_TRY();
+	{
+		remote_whoami(conn, name, &w);
+	}
+	PG_FINALLY();
+	{
+		conn_close(conn);
+	}
+	PG_END_TRY();
+	return w.token == cluster_shared->instance_token;
+}
+
+/* ------------------------------------------------------------------
+ * SQL functions
+ * ------------------------------------------------------------------
+ */
+
+/* distx._cluster_whoami(): who answers on this server */
+Datum
+distx_cluster_whoami(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	dxs_identity id;
+	char		err[DXS_ERR_LEN];
+	char	   *dir;
+	int			rc;
+
+	distx_require_preload("distx._cluster_whoami()");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	dir = cluster_dir();
+	rc = dxs_identity_read(dir, &id, err, sizeof(err));
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%s", err)));
+	if (rc > 0)
+	{
+		values[0] = Int64GetDatum((int64) id.cluster_id);
+		values[1] = Int64GetDatum((int64) id.node_id);
+	}
+	else
+		nulls[0] = nulls[1] = true;
+	values[2] = Int64GetDatum((int64) cluster_shared->instance_token);
+	values[3] = Int64GetDatum((int64) GetSystemIdentifier());
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/* the name under which the other nodes know this server */
+static char *
+find_own_name(void)
+{
+	List	   *servers = node_list_all();
+	ListCell   *lc;
+	StringInfoData tried;
+
+	initStringInfo(&tried);
+	foreach(lc, servers)
+	{
+		ForeignServer *srv = GetForeignServer(lfirst_oid(lc));
+		MemoryContext old = CurrentMemoryContext;
+		volatile bool self = false;
+
+		PG_TRY();
+		{
+			self = cluster_name_is_self(srv->servername);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(old);
+			FlushErrorState();
+		}
+		PG_END_TRY();
+		if (self)
+			return pstrdup(srv->servername);
+		appendStringInfo(&tried, "%s%s", tried.len ? ", " : "", srv->servername);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("none of the distx servers of this database leads to this server"),
+			 errdetail("Tried: %s.", tried.len ? tried.data : "(no distx servers)"),
+			 errhint("Declare every member, this one included, as a distx server under the same name on every node, or pass the name: distx.cluster_init('name').")));
+	return NULL;
+}
+
+Datum
+distx_cluster_init(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	dxs_identity id;
+	char		err[DXS_ERR_LEN];
+	int64		node_id = 0;
+	uint8	   *entry;
+	uint32		len;
+	int			rc;
+
+	require_admin("distx.cluster_init()");
+	require_worker_database();
+	if (cluster_is_member())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this server is already a member of a distx cluster"),
+				 errhint("See distx.raft_status.")));
+
+	if (PG_ARGISNULL(0))
+		name = find_own_name();
+	else
+	{
+		name = NameStr(*PG_GETARG_NAME(0));
+		if (!cluster_name_is_self(name))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("distx server \"%s\" does not lead to this server", name),
+					 errhint("The other nodes reach this one through the server of that name.")));
+	}
+	if (strlen(name) >= DXS_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("node name \"%s\" is too long", name)));
+
+	memset(&id, 0, sizeof(id));
+	if (!pg_strong_random(&id.cluster_id, sizeof(id.cluster_id)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random cluster id")));
+	id.cluster_id &= UINT64CONST(0x7FFFFFFFFFFFFFFF);
+	if (id.cluster_id == 0)
+		id.cluster_id = 1;
+	id.node_id = 1;
+	id.system_id = GetSystemIdentifier();
+	id.founder = true;
+	strlcpy(id.name, name, DXS_NAME_LEN);
+	if (dxs_identity_write(cluster_dir(), &id, err, sizeof(err)) < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write the distx cluster identity: %s", err)));
+	ereport(LOG,
+			(errmsg("distx cluster %llu initialized; this server is node 1 (\"%s\")",
+					(unsigned long long) id.cluster_id, name)));
+	launch_worker();
+
+	/* this node's name in the replicated state */
+	entry = cluster_encode_node_add(name, id.system_id, &len);
+	rc = cluster_propose(PROPOSAL_ENTRY, 0, entry, len, &node_id, err);
+	if (rc != PROPOSAL_OK || node_id != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not record this node in the new cluster (outcome %d, id " INT64_FORMAT ")",
+						rc, node_id)));
+	PG_RETURN_INT64((int64) id.cluster_id);
+}
+
+/* forward a membership call to the leader; returns its bigint result */
+static int64
+forward_to_leader(StatusCopy *c, const char *sql, const char *arg)
+{
+	const char *leader = member_name(c, c->st.leader);
+	DistxNode  *node = node_lookup(leader, false);
+	PGconn	   *volatile conn = conn_connect(node);
+	char	   *volatile v = NULL;
+	const char *values[1];
+
+	values[0] = arg;
+	PG_TRY();
+	{
+		v = remote_value(conn, leader, sql, 1, values);
+	}
+	PG_FINALLY();
+	{
+		conn_close(conn);
+	}
+	PG_END_TRY();
+	return v ? strtoi64(v, NULL, 10) : 0;
+}
+
+static bool
+config_has(const raft_status *st, uint64 id)
+{
+	uint32		i;
+
+	for (i = 0; i < st->config.n; i++)
+		if (st->config.voters[i] == id)
+			return true;
+	return false;
+}
+
+static void
+config_change(int kind, uint64 id)
+{
+	char		err[CLUSTER_ERR_LEN];
+	int			rc = cluster_propose(kind, id, NULL, 0, NULL, err);
+
+	if (rc == PROPOSAL_NOT_LEADER)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("this node lost the leadership of the distx cluster during the change"),
+				 errhint("Try again.")));
+	if (rc == PROPOSAL_LOST)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the membership change was lost in a change of leader"),
+				 errhint("Try again.")));
+	if (rc != PROPOSAL_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("membership change refused: %s", err)));
+}
+
+Datum
+distx_cluster_add_node(PG_FUNCTION_ARGS)
+{
+	char	   *server = NameStr(*PG_GETARG_NAME(0));
+	StatusCopy *c;
+	DistxNode  *node;
+	PGconn	   *volatile conn;
+	WhoAmI		w;
+	int64		node_id = 0;
+	char		err[CLUSTER_ERR_LEN];
+	uint8	   *entry;
+	uint32		len;
+	int			rc;
+
+	require_admin("distx.cluster_add_node()");
+	require_worker_database();
+	require_member();
+	if (strlen(server) >= DXS_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("node name \"%s\" is too long", server)));
+
+	c = wait_for_leader();
+	if (c->st.leader != c->node_id)
+		PG_RETURN_INT64(forward_to_leader(c, "SELECT distx.cluster_add_node($1)", server));
+
+	node = node_lookup(server, false);
+	conn = conn_connect(node);
+	PG_TRY();
+	{
+		char		a[32],
+					b[32];
+		const char *values[3];
+
+		remote_whoami(conn, server, &w);
+		if (w.token == cluster_shared->instance_token &&
+			strcmp(server, c->node_name) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("distx server \"%s\" leads to this server, which is node \"%s\"",
+							server, c->node_name)));
+		if (w.cluster_id != 0 && w.cluster_id != c->cluster_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("distx node \"%s\" is a member of another cluster (%llu)",
+							server, (unsigned long long) w.cluster_id),
+					 errhint("A node leaves its cluster only by being removed; a fresh server can be added.")));
+
+		/* its id in the replicated state (the same one again on a retry) */
+		entry = cluster_encode_node_add(server, w.system_id, &len);
+		rc = cluster_propose(PROPOSAL_ENTRY, 0, entry, len, &node_id, err);
+		if (rc == PROPOSAL_NOT_LEADER || rc == PROPOSAL_LOST)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("this node lost the leadership of the distx cluster during the change"),
+					 errhint("Try again.")));
+		if (rc != PROPOSAL_OK || node_id <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not give distx node \"%s\" an id: %s", server, err)));
+		if (w.node_id != 0 && w.node_id != (uint64) node_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("distx node \"%s\" already is node %llu of this cluster, not node " INT64_FORMAT,
+							server, (unsigned long long) w.node_id, node_id)));
+
+		/* its identity, and its Raft worker */
+		if (w.node_id == 0)
+		{
+			snprintf(a, sizeof(a), INT64_FORMAT, (int64) c->cluster_id);
+			snprintf(b, sizeof(b), INT64_FORMAT, node_id);
+			values[0] = a;
+			values[1] = b;
+			values[2] = server;
+			(void) remote_value(conn, server,
+								"SELECT distx._cluster_join($1, $2, $3)", 3, values);
+		}
+	}
+	PG_FINALLY();
+	{
+		conn_close(conn);
+	}
+	PG_END_TRY();
+
+	/* then the vote */
+	pfree(c);
+	c = status_copy();
+	if (!config_has(&c->st, (uint64) node_id))
+		config_change(PROPOSAL_CONFIG_ADD, (uint64) node_id);
+	ereport(NOTICE,
+			(errmsg("distx node \"%s\" joined the cluster as node " INT64_FORMAT, server, node_id)));
+	PG_RETURN_INT64(node_id);
+}
+
+Datum
+distx_cluster_remove_node(PG_FUNCTION_ARGS)
+{
+	char	   *server = NameStr(*PG_GETARG_NAME(0));
+	StatusCopy *c;
+	uint64		id = 0;
+	int			i;
+
+	require_admin("distx.cluster_remove_node()");
+	require_worker_database();
+	require_member();
+
+	c = wait_for_leader();
+	if (c->st.leader != c->node_id)
+	{
+		(void) forward_to_leader(c, "SELECT distx.cluster_remove_node($1)::text", server);
+		PG_RETURN_VOID();
+	}
+	for (i = 0; i < c->nmembers; i++)
+		if (strcmp(c->members[i].name, server) == 0)
+			id = c->members[i].id;
+	if (id == 0 || !config_has(&c->st, id))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("distx node \"%s\" is not a member of the cluster", server)));
+	if (c->st.config.n == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot remove the last member of the cluster")));
+	config_change(PROPOSAL_CONFIG_REMOVE, id);
+	PG_RETURN_VOID();
+}
+
+/* distx._cluster_join(cluster_id, node_id, name): called by the leader */
+Datum
+distx_cluster_join(PG_FUNCTION_ARGS)
+{
+	uint64		cluster_id = (uint64) PG_GETARG_INT64(0);
+	uint64		node_id = (uint64) PG_GETARG_INT64(1);
+	char	   *name = NameStr(*PG_GETARG_NAME(2));
+	dxs_identity id;
+	char		err[DXS_ERR_LEN];
+	char	   *dir;
+	int			rc;
+
+	require_admin("distx._cluster_join()");
+	require_worker_database();
+	dir = cluster_dir();
+	rc = dxs_identity_read(dir, &id, err, sizeof(err));
+	if (rc < 0)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err)));
+	if (rc > 0)
+	{
+		if (id.cluster_id != cluster_id || id.node_id != node_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("this server already is node %llu of distx cluster %llu",
+							(unsigned long long) id.node_id, (unsigned long long) id.cluster_id)));
+		launch_worker();
+		PG_RETURN_VOID();
+	}
+	memset(&id, 0, sizeof(id));
+	id.cluster_id = cluster_id;
+	id.node_id = node_id;
+	id.system_id = GetSystemIdentifier();
+	id.founder = false;
+	strlcpy(id.name, name, DXS_NAME_LEN);
+	if (dxs_identity_write(dir, &id, err, sizeof(err)) < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write the distx cluster identity: %s", err)));
+	ereport(LOG,
+			(errmsg("this server joins distx cluster %llu as node %llu (\"%s\")",
+					(unsigned long long) cluster_id, (unsigned long long) node_id, name)));
+	launch_worker();
+	PG_RETURN_VOID();
+}
+
+/*
+ * distx._raft_deliver(cluster_id, from_id, from_name, batch): messages from
+ * a peer's Raft worker, into the inbox of ours.  Returns this node's id.
+ */
+Datum
+distx_raft_deliver(PG_FUNCTION_ARGS)
+{
+	uint64		cluster_id = (uint64) PG_GETARG_INT64(0);
+	uint64		from = (uint64) PG_GETARG_INT64(1);
+	char	   *from_name = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	bytea	   *batch = PG_GETARG_BYTEA_PP(3);
+	const uint8 *p = (const uint8 *) VARDATA_ANY(batch);
+	uint32		left = VARSIZE_ANY_EXHDR(batch);
+	uint64		my_cluster;
+	uint64		my_id;
+	ClusterWorkerState state;
+	bool		any = false;
+
+	distx_require_preload("distx._raft_deliver()");
+	LWLockAcquire(cluster_shared->lock, LW_SHARED);
+	my_cluster = cluster_shared->cluster_id;
+	my_id = cluster_shared->node_id;
+	state = cluster_shared->worker_pid != 0 ? cluster_shared->state : CW_NONE;
+	LWLockRelease(cluster_shared->lock);
+
+	if (state != CW_RUNNING)
+		ereport(ERROR,
+				(errcode(ERRCODE_CANNOT_CONNECT_NOW),
+				 errmsg("the distx Raft worker of this server is not running")));
+	if (my_cluster != cluster_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this server is not a member of distx cluster %llu",
+						(unsigned long long) cluster_id)));
+	while (left >= 4)
+	{
+		uint32		len = (uint32) p[0] | ((uint32) p[1] << 8) |
+			((uint32) p[2] << 16) | ((uint32) p[3] << 24);
+
+		if (len > left - 4)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("malformed batch of Raft messages")));
+		if (len + INBOX_HDR + 64 > CLUSTER_INBOX_BYTES / 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("Raft message of %u bytes too large for the inbox", len)));
+		(void) inbox_push(from, from_name, p + 4, len);
+		any = true;
+		p += 4 + len;
+		left -= 4 + len;
+	}
+	if (left != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("malformed batch of Raft messages")));
+	if (any)
+		wake_worker();
+	PG_RETURN_INT64((int64) my_id);
+}
+
+static const char *
+worker_state_name(ClusterWorkerState s)
+{
+	switch (s)
+	{
+		case CW_NONE:
+			return "stopped";
+		case CW_STARTING:
+			return "starting";
+		case CW_REFUSED:
+			return "refused";
+		case CW_RUNNING:
+			return "running";
+	}
+	return "unknown";
+}
+
+/*
+ * distx._raft_status(): one row for this node, then one per other voter
+ * (and per other peer it talks to).
+ */
+Datum
+distx_raft_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StatusCopy *c;
+	uint64		ids[RAFT_MAX_VOTERS + CLUSTER_MAX_MEMBERS + 1];
+	int			nids = 0;
+	int			i;
+	uint32		k;
+
+	distx_require_preload("distx.raft_status");
+	InitMaterializedSRF(fcinfo, 0);
+	if (!cluster_is_member())
+		return (Datum) 0;
+	c = status_copy();
+
+	ids[nids++] = c->node_id;
+	for (k = 0; k < c->st.config.n; k++)
+		if (c->st.config.voters[k] != c->node_id)
+			ids[nids++] = c->st.config.voters[k];
+	for (i = 0; i < c->npeers; i++)
+	{
+		int			j;
+		bool		seen = false;
+
+		for (j = 0; j < nids; j++)
+			if (ids[j] == c->peers[i].id)
+				seen = true;
+		if (!seen)
+			ids[nids++] = c->peers[i].id;
+	}
+
+	for (i = 0; i < nids; i++)
+	{
+		Datum		values[18];
+		bool		nulls[18];
+		uint64		id = ids[i];
+		bool		self = id == c->node_id;
+		const char *name = member_name(c, id);
+		const char *leader = member_name(c, c->st.leader);
+		const raft_peer_status *ps = NULL;
+		const ClusterPeerInfo *pi = NULL;
+		int			j;
+
+		for (k = 0; k < c->st.n_peers; k++)
+			if (c->st.peers[k].id == id)
+				ps = &c->st.peers[k];
+		for (j = 0; j < c->npeers; j++)
+			if (c->peers[j].id == id)
+				pi = &c->peers[j];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int64GetDatum((int64) id);
+		if (name)
+			values[1] = CStringGetTextDatum(name);
+		else
+			nulls[1] = true;
+		values[2] = BoolGetDatum(self);
+		values[3] = BoolGetDatum(config_has(&c->st, id));
+		if (self)
+			values[4] = CStringGetTextDatum(c->state == CW_RUNNING ?
+											raft_role_name(c->st.role) : worker_state_name(c->state));
+		else if (id == c->st.leader)
+			values[4] = CStringGetTextDatum("leader");
+		else
+			nulls[4] = true;
+		values[5] = Int64GetDatum((int64) c->st.term);
+		if (leader)
+			values[6] = CStringGetTextDatum(leader);
+		else
+			nulls[6] = true;
+		values[7] = Int64GetDatum((int64) c->st.commit);
+		values[8] = Int64GetDatum((int64) c->applied);
+		values[9] = Int64GetDatum((int64) c->st.last_index);
+		if (ps)
+		{
+			values[10] = Int64GetDatum((int64) ps->match);
+			values[11] = Int64GetDatum((int64) ps->next);
+			values[12] = CStringGetTextDatum(raft_progress_state_name(ps->state));
+			if (ps->last_contact != UINT64_MAX && !self)
+				values[13] = Int64GetDatum((int64) (ps->last_contact * (uint64) c->tick_ms));
+			else
+				nulls[13] = true;
+		}
+		else
+			nulls[10] = nulls[11] = nulls[12] = nulls[13] = true;
+		if (pi)
+		{
+			values[14] = BoolGetDatum(pi->connected);
+			values[15] = Int64GetDatum((int64) pi->dropped);
+			if (pi->last_error[0])
+				values[16] = CStringGetTextDatum(pi->last_error);
+			else
+				nulls[16] = true;
+		}
+		else
+		{
+			nulls[14] = nulls[15] = true;
+			if (self && c->last_error[0])
+				values[16] = CStringGetTextDatum(c->last_error);
+			else
+				nulls[16] = true;
+		}
+		values[17] = Int64GetDatum((int64) c->cluster_id);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+distx_leader(PG_FUNCTION_ARGS)
+{
+	StatusCopy *c;
+	const char *name;
+
+	distx_require_preload("distx.leader()");
+	if (!cluster_is_member())
+		PG_RETURN_NULL();
+	c = status_copy();
+	if (c->state != CW_RUNNING)
+		PG_RETURN_NULL();
+	name = member_name(c, c->st.leader);
+	if (name == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(name));
+}

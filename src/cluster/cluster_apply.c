@@ -1,0 +1,451 @@
+/*-------------------------------------------------------------------------
+ *
+ * cluster_apply.c
+ *	  The replicated state machine of the distx cluster (see
+ *	  cluster_apply.h for the entry and snapshot formats).
+ *
+ * Only the Raft worker calls these, inside its own transactions, so they
+ * use SPI as the superuser the worker runs as.  Applying must be
+ * deterministic: the same entries give the same tables on every node (the
+ * time an entry carries is the proposer's, not the applier's).  An entry
+ * that cannot be decoded is a bug or corruption: an ERROR that stops the
+ * worker, which will not skip an entry.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "cluster/cluster_apply.h"
+
+#define SNAP_MAGIC		0x4E535844u /* "DXSN" as little-endian bytes */
+#define SNAP_VERSION	1
+#define SNAP_TAG_NODES	1
+
+/* ------------------------------------------------------------------ */
+
+static void
+put_u8(StringInfo buf, uint8 v)
+{
+	appendBinaryStringInfo(buf, (const char *) &v, 1);
+}
+
+static void
+put_u16(StringInfo buf, uint16 v)
+{
+	uint8		b[2];
+
+	b[0] = (uint8) v;
+	b[1] = (uint8) (v >> 8);
+	appendBinaryStringInfo(buf, (const char *) b, 2);
+}
+
+static void
+put_u32(StringInfo buf, uint32 v)
+{
+	uint8		b[4];
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		b[i] = (uint8) (v >> (8 * i));
+	appendBinaryStringInfo(buf, (const char *) b, 4);
+}
+
+static void
+put_u64(StringInfo buf, uint64 v)
+{
+	uint8		b[8];
+	int			i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (uint8) (v >> (8 * i));
+	appendBinaryStringInfo(buf, (const char *) b, 8);
+}
+
+typedef struct Reader
+{
+	const uint8 *p;
+	uint32		left;
+	const char *what;
+} Reader;
+
+static void
+need(Reader *r, uint32 n)
+{
+	if (r->left < n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed %s: truncated", r->what)));
+}
+
+static uint8
+get_u8(Reader *r)
+{
+	uint8		v;
+
+	need(r, 1);
+	v = r->p[0];
+	r->p++;
+	r->left--;
+	return v;
+}
+
+static uint16
+get_u16(Reader *r)
+{
+	uint16		v;
+
+	need(r, 2);
+	v = (uint16) (r->p[0] | (r->p[1] << 8));
+	r->p += 2;
+	r->left -= 2;
+	return v;
+}
+
+static uint32
+get_u32(Reader *r)
+{
+	uint32		v = 0;
+	int			i;
+
+	need(r, 4);
+	for (i = 0; i < 4; i++)
+		v |= (uint32) r->p[i] << (8 * i);
+	r->p += 4;
+	r->left -= 4;
+	return v;
+}
+
+static uint64
+get_u64(Reader *r)
+{
+	uint64		v = 0;
+	int			i;
+
+	need(r, 8);
+	for (i = 0; i < 8; i++)
+		v |= (uint64) r->p[i] << (8 * i);
+	r->p += 8;
+	r->left -= 8;
+	return v;
+}
+
+static char *
+get_name(Reader *r)
+{
+	uint16		len = get_u16(r);
+	char	   *s;
+
+	need(r, len);
+	if (len == 0 || len >= DXS_NAME_LEN || memchr(r->p, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed %s: bad node name", r->what)));
+	s = pnstrdup((const char *) r->p, len);
+	r->p += len;
+	r->left -= len;
+	return s;
+}
+
+/* ------------------------------------------------------------------
+ * Encoders
+ * ------------------------------------------------------------------
+ */
+
+uint8 *
+cluster_encode_node_add(const char *name, uint64 system_id, uint32 *len)
+{
+	StringInfoData buf;
+	size_t		nlen = strlen(name);
+
+	if (nlen == 0 || nlen >= DXS_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("node name \"%s\" is too long", name)));
+	initStringInfo(&buf);
+	put_u8(&buf, ENTRY_NODE_ADD);
+	put_u64(&buf, system_id);
+	put_u64(&buf, (uint64) GetCurrentTimestamp());
+	put_u16(&buf, (uint16) nlen);
+	appendBinaryStringInfo(&buf, name, (int) nlen);
+	*len = (uint32) buf.len;
+	return (uint8 *) buf.data;
+}
+
+/* ------------------------------------------------------------------
+ * SPI helpers
+ * ------------------------------------------------------------------
+ */
+
+/*
+ * Never read_only: a read-only SPI call uses the snapshot of the caller and
+ * would not see what earlier entries of the same batch wrote.
+ */
+static int
+run(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL,
+										   false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
+	return rc;
+}
+
+static int64
+apply_node_add(Reader *r)
+{
+	uint64		sysid = get_u64(r);
+	TimestampTz at = (TimestampTz) get_u64(r);
+	char	   *name = get_name(r);
+	Oid			types[4] = {TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID};
+	Datum		values[4];
+	bool		isnull;
+	int64		id;
+
+	if (r->left != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed %s: trailing bytes", r->what)));
+
+	values[0] = CStringGetTextDatum(name);
+	run("SELECT node_id, system_id FROM distx.cluster_nodes WHERE node = $1::name",
+		1, types, values);
+	if (SPI_processed == 1)
+	{
+		int64		old_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+		int64		old_sysid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc, 2, &isnull));
+
+		if ((uint64) old_sysid == sysid)
+			return old_id;		/* a retry, or the same server again */
+	}
+
+	/* a new server under this name (or a new one): a new id */
+	run("SELECT coalesce(max(node_id), 0) + 1 FROM distx.cluster_nodes",
+		0, NULL, NULL);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	values[1] = Int64GetDatum(id);
+	values[2] = Int64GetDatum((int64) sysid);
+	values[3] = TimestampTzGetDatum(at);
+	run("DELETE FROM distx.cluster_nodes WHERE node = $1::name", 1, types, values);
+	run("INSERT INTO distx.cluster_nodes (node, node_id, system_id, added_at) "
+		"VALUES ($1::name, $2, $3, $4)", 4, types, values);
+	return id;
+}
+
+static void
+store_applied(uint64 index, uint64 term)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum((int64) index);
+	values[1] = Int64GetDatum((int64) term);
+	run("UPDATE distx.raft_applied SET applied_index = $1, applied_term = $2",
+		2, types, values);
+	if (SPI_processed != 1)
+		run("INSERT INTO distx.raft_applied (applied_index, applied_term) VALUES ($1, $2)",
+			2, types, values);
+}
+
+void
+cluster_apply_entries(const raft_entry *entries, size_t n, int64 *results)
+{
+	uint64		applied;
+	size_t		i;
+
+	if (n == 0)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	applied = cluster_applied_index();
+	for (i = 0; i < n; i++)
+	{
+		const raft_entry *e = &entries[i];
+		Reader		r;
+
+		results[i] = 0;
+		if (e->index <= applied)
+			continue;			/* already in the tables */
+		if (e->type != RAFT_ENTRY_NORMAL)
+			continue;
+		r.p = e->data;
+		r.left = e->len;
+		r.what = "Raft entry";
+		switch (get_u8(&r))
+		{
+			case ENTRY_NODE_ADD:
+				results[i] = apply_node_add(&r);
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("unknown kind %u of Raft entry %llu",
+								(unsigned) e->data[0], (unsigned long long) e->index),
+						 errhint("Was it written by a newer version of distx?")));
+		}
+	}
+	if (entries[n - 1].index > applied)
+		store_applied(entries[n - 1].index, entries[n - 1].term);
+	SPI_finish();
+}
+
+uint64
+cluster_applied_index(void)
+{
+	bool		isnull;
+	uint64		v = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run("SELECT applied_index FROM distx.raft_applied", 0, NULL, NULL);
+	if (SPI_processed > 0)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			v = (uint64) DatumGetInt64(d);
+	}
+	SPI_finish();
+	return v;
+}
+
+int
+cluster_load_members(ClusterMember *members, int max)
+{
+	uint64		i;
+	int			n = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run("SELECT node_id, system_id, node::text FROM distx.cluster_nodes ORDER BY node_id",
+		0, NULL, NULL);
+	for (i = 0; i < SPI_processed && n < max; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *name;
+
+		members[n].id = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		members[n].system_id = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		name = SPI_getvalue(tup, desc, 3);
+		strlcpy(members[n].name, name ? name : "", DXS_NAME_LEN);
+		n++;
+	}
+	SPI_finish();
+	return n;
+}
+
+/* ------------------------------------------------------------------
+ * Snapshots
+ * ------------------------------------------------------------------
+ */
+
+uint8 *
+cluster_snapshot_make(uint32 *len)
+{
+	StringInfoData buf;
+	StringInfoData sec;
+	uint64		i;
+
+	/* in the caller's memory: the result outlives SPI's */
+	initStringInfo(&buf);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	put_u32(&buf, SNAP_MAGIC);
+	put_u32(&buf, SNAP_VERSION);
+
+	run("SELECT node_id, system_id, added_at, node::text FROM distx.cluster_nodes ORDER BY node_id",
+		0, NULL, NULL);
+	initStringInfo(&sec);
+	put_u32(&sec, (uint32) SPI_processed);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *name = SPI_getvalue(tup, desc, 4);
+
+		put_u64(&sec, (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)));
+		put_u64(&sec, (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)));
+		put_u64(&sec, (uint64) DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull)));
+		put_u16(&sec, (uint16) strlen(name));
+		appendBinaryStringInfo(&sec, name, (int) strlen(name));
+	}
+	put_u8(&buf, SNAP_TAG_NODES);
+	put_u32(&buf, (uint32) sec.len);
+	appendBinaryStringInfo(&buf, sec.data, sec.len);
+	SPI_finish();
+
+	*len = (uint32) buf.len;
+	return (uint8 *) buf.data;
+}
+
+void
+cluster_snapshot_restore(const uint8 *data, uint32 len, uint64 index, uint64 term)
+{
+	Reader		r;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run("DELETE FROM distx.cluster_nodes", 0, NULL, NULL);
+
+	if (len > 0)
+	{
+		r.p = data;
+		r.left = len;
+		r.what = "Raft snapshot";
+		if (get_u32(&r) != SNAP_MAGIC || get_u32(&r) != SNAP_VERSION)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("malformed Raft snapshot at index %llu: bad header",
+							(unsigned long long) index)));
+		while (r.left > 0)
+		{
+			uint8		tag = get_u8(&r);
+			uint32		slen = get_u32(&r);
+			Reader		s;
+
+			need(&r, slen);
+			s.p = r.p;
+			s.left = slen;
+			s.what = "Raft snapshot";
+			r.p += slen;
+			r.left -= slen;
+			if (tag == SNAP_TAG_NODES)
+			{
+				uint32		count = get_u32(&s);
+				uint32		i;
+
+				for (i = 0; i < count; i++)
+				{
+					Oid			types[4] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID};
+					Datum		values[4];
+
+					values[0] = Int64GetDatum((int64) get_u64(&s));
+					values[1] = Int64GetDatum((int64) get_u64(&s));
+					values[2] = TimestampTzGetDatum((TimestampTz) get_u64(&s));
+					values[3] = CStringGetTextDatum(get_name(&s));
+					run("INSERT INTO distx.cluster_nodes (node_id, system_id, added_at, node) "
+						"VALUES ($1, $2, $3, $4::name)", 4, types, values);
+				}
+			}
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("unknown section %u in Raft snapshot at index %llu",
+								(unsigned) tag, (unsigned long long) index),
+						 errhint("Was it written by a newer version of distx?")));
+		}
+	}
+	store_applied(index, term);
+	SPI_finish();
+}
