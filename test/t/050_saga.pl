@@ -342,6 +342,24 @@ like(q1($coord, "SELECT output->>'who' FROM distx.saga_run_steps WHERE run_id = 
 	qr/^clerk$/, 'role: a local step runs as the role that started the run');
 like(q1($coord, "SELECT error FROM distx.saga_attempts WHERE run_id = $run AND step_no = 2 LIMIT 1"),
 	qr/cannot set parameter "role"/, 'role: a step cannot switch back to the superuser');
+# remote steps go through the user mapping of the role that started the run
+$p1->safe_psql('postgres', 'CREATE ROLE remote_clerk LOGIN');
+$coord->safe_psql('postgres', q{
+CREATE USER MAPPING FOR clerk SERVER p1 OPTIONS (user 'remote_clerk', password_required 'false');
+GRANT USAGE ON FOREIGN SERVER p1 TO clerk;
+SELECT distx.saga_define('whoami_remote',
+	distx.saga_step('who', 'p1', 'SELECT current_user AS who'));
+});
+$run = $coord->safe_psql('postgres',
+	"SET ROLE clerk; SELECT distx.saga_start('whoami_remote', '{}');");
+is(wait_run($run), 'completed', 'role: the remote run completes');
+is(q1($coord, "SELECT output->>'who' FROM distx.saga_run_steps WHERE run_id = $run"),
+	'remote_clerk', 'role: a remote step runs as the remote user of the starter\'s user mapping');
+$run = start_run('whoami_remote', '{}');
+is(wait_run($run), 'completed', 'role: the same saga started by the superuser');
+is(q1($coord, "SELECT output->>'who' FROM distx.saga_run_steps WHERE run_id = $run"),
+	'postgres', 'role: ... runs through the superuser\'s (PUBLIC) mapping');
+
 my $err = psql_error($coord, 'postgres',
 	"SET ROLE clerk; SELECT distx.saga_cancel(1)");
 like($err, qr/42501: permission denied for saga run 1/, 'role: another role cannot touch the run');
