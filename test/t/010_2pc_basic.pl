@@ -365,8 +365,23 @@ COMMIT;};
 	is($e, 0, 'cached connection: the transaction after the node restarted succeeds')
 	  or diag $s->{stderr};
 	is(where_is(31, $p1, $p2), '1 1', 'cached connection: committed on both nodes');
+
+	# a changed server drops the cached connection: the next use goes to
+	# the new address
+	my $q = q{SELECT * FROM distx.query('p3', 'SELECT current_setting(''port'')') AS q(port int);};
+	($o, $e) = $s->query($q);
+	is($o, $p3->port, 'cached connection: p3 answers');
+	$coord->safe_psql('postgres',
+		"ALTER SERVER p3 OPTIONS (SET port '" . $p2->port . "')");
+	($o, $e) = $s->query($q);
+	is($o, $p2->port, 'ALTER SERVER: the cached connection is replaced');
+	$coord->safe_psql('postgres',
+		"ALTER SERVER p3 OPTIONS (SET port '" . $p3->port . "')");
+	($o, $e) = $s->query($q);
+	is($o, $p3->port, 'ALTER SERVER back: the cached connection is replaced again');
 	$s->quit;
 }
+
 
 # ---------------------------------------------------------------------------
 # non-superusers: USAGE on the server and a password in the user mapping
@@ -449,6 +464,12 @@ SET distx.fault_point = 'after_prepares';
 });
 like($err, qr/42501: permission denied to set parameter "distx.fault_point"/,
 	'fault injection is superuser-only');
+$err = psql_error($coord, 'postgres', q{
+SET ROLE app;
+SELECT * FROM distx.recover();
+});
+like($err, qr/42501: permission denied for function recover/,
+	'distx.recover() is not for everybody');
 
 # ---------------------------------------------------------------------------
 # connection refused and the circuit breaker
