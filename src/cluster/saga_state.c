@@ -423,6 +423,29 @@ saga_state_get_run(int64 run_id, bool for_update, SagaRunRow *row)
 	return found;
 }
 
+/*
+ * Lock a run row for the worker without waiting: false if somebody else
+ * holds it (an operator's saga_cancel() in an open transaction, say) or it
+ * is gone.
+ */
+bool
+saga_state_try_lock_run(int64 run_id)
+{
+	static const char *sql =
+		"SELECT 1 FROM distx.saga_run WHERE run_id = $1 FOR UPDATE SKIP LOCKED";
+	SStateCtx	ctx;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	bool		locked;
+
+	sstate_begin(&ctx);
+	values[0] = Int64GetDatum(run_id);
+	sstate_exec(sql, 1, types, values, NULL);
+	locked = SPI_processed > 0;
+	sstate_end(&ctx);
+	return locked;
+}
+
 SagaStepRow *
 saga_state_get_steps(int64 run_id, int *nsteps)
 {

@@ -65,6 +65,7 @@ extern SagaStepDef *saga_state_load_steps(const char *saga, int version,
 
 /* runs: reads */
 extern bool saga_state_get_run(int64 run_id, bool for_update, SagaRunRow *row);
+extern bool saga_state_try_lock_run(int64 run_id);
 extern SagaStepRow *saga_state_get_steps(int64 run_id, int *nsteps);
 extern List *saga_state_open_attempts(int64 run_id);
 extern List *saga_state_due_runs(int limit, long *next_due_ms);

@@ -118,6 +118,20 @@ static List *held_nodes = NIL;	/* in TopMemoryContext */
  */
 static MemoryContext saga_context = NULL;
 static List *inflight = NIL;	/* SagaAction *, in saga_context */
+
+/* runs whose row somebody else had locked: not planned before "until" */
+typedef struct BusyRun
+{
+	int64		run_id;
+	TimestampTz until;
+} BusyRun;
+
+#define BUSY_RUN_DELAY_MS	100
+
+static List *busy_runs = NIL;	/* BusyRun *, in TopMemoryContext */
+
+/* finished remote steps whose run somebody else had locked: recorded later */
+static List *deferred = NIL;	/* SagaAction *, in saga_context */
 static bool interrupted_woken = false;
 
 typedef enum RemotePhase
@@ -138,6 +152,7 @@ typedef struct RemoteExec
 	bool		prepared;		/* PREPARE TRANSACTION answered as such */
 	TimestampTz deadline;
 	TimestampTz cancel_deadline;	/* 0 until a cancel was sent */
+	TimestampTz record_at;		/* finished, its run locked: record then */
 } RemoteExec;
 
 /*
@@ -1088,6 +1103,19 @@ run_local(SagaAction *act)
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 
+	/*
+	 * Somebody else holds the run (an operator's open transaction): do not
+	 * wait for it.  The claimed attempt stays running; when its lease runs
+	 * out it is reconciled (it did nothing) and the step runs again.
+	 */
+	if (!saga_state_try_lock_run(act->run_id))
+	{
+		ereport(LOG,
+				(errmsg("distx saga: run " INT64_FORMAT " is locked by another transaction; its local step \"%s\" runs later",
+						act->run_id, act->step_name)));
+		return;
+	}
+
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
@@ -1188,20 +1216,55 @@ action_lease_ms(SagaAction *act)
  * Plan one run in a subtransaction; settle what a crash left open; prepare
  * and claim a step to run.  Returns the action to execute, or NULL.
  */
+static bool
+run_is_busy(int64 run_id, TimestampTz now)
+{
+	ListCell   *lc;
+
+	foreach(lc, busy_runs)
+	{
+		BusyRun    *b = (BusyRun *) lfirst(lc);
+
+		if (b->until <= now)
+		{
+			busy_runs = foreach_delete_current(busy_runs, lc);
+			pfree(b);
+		}
+		else if (b->run_id == run_id)
+			return true;
+	}
+	return false;
+}
+
+static void
+note_busy_run(int64 run_id)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	BusyRun    *b = palloc(sizeof(BusyRun));
+
+	b->run_id = run_id;
+	b->until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), BUSY_RUN_DELAY_MS);
+	busy_runs = lappend(busy_runs, b);
+	MemoryContextSwitchTo(old);
+}
+
 static SagaAction *
 plan_one(int64 run_id, MemoryContext cxt)
 {
 	ResourceOwner owner = CurrentResourceOwner;
 	SagaAction *volatile result = NULL;
 	PoolConn   *volatile pc_held = NULL;
+	volatile bool busy = false;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		SagaAction *act = saga_plan_run(run_id);
+		bool		b;
+		SagaAction *act = saga_plan_run(run_id, &b);
 		bool		remote = act && OidIsValid(act->node_id);
 
+		busy = b;
 		if (act == NULL)
 			 /* nothing to do now */ ;
 		else if (act->kind == SAGA_ACT_RECONCILE || act->kind == SAGA_ACT_RESOLVE)
@@ -1308,6 +1371,8 @@ plan_one(int64 run_id, MemoryContext cxt)
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	if (busy)
+		note_busy_run(run_id);
 	return result;
 }
 
@@ -1481,6 +1546,16 @@ saga_worker_tick(MemoryContext cxt)
 			inflight = foreach_delete_current(inflight, lc);
 		}
 	}
+	foreach(lc, deferred)
+	{
+		SagaAction *act = (SagaAction *) lfirst(lc);
+
+		if (((RemoteExec *) act->exec)->record_at <= GetCurrentTimestamp())
+		{
+			finished = lappend(finished, act);
+			deferred = foreach_delete_current(deferred, lc);
+		}
+	}
 
 	/*
 	 * Nothing finished, nothing to mark, no room for more: only the steps in
@@ -1489,7 +1564,7 @@ saga_worker_tick(MemoryContext cxt)
 	if (finished == NIL && resolved_attempts == NIL && inflight != NIL &&
 		list_length(inflight) >= distx_saga_max_concurrency)
 	{
-		drive_inflight(1000);
+		drive_inflight(deferred != NIL ? BUSY_RUN_DELAY_MS : 1000);
 		return 0;
 	}
 
@@ -1529,6 +1604,18 @@ saga_worker_tick(MemoryContext cxt)
 			{
 				SagaAction *act = (SagaAction *) lfirst(lc);
 
+				/* never wait for a lock an operator holds: record later */
+				if (!saga_state_try_lock_run(act->run_id))
+				{
+					MemoryContext old = MemoryContextSwitchTo(saga_context);
+
+					((RemoteExec *) act->exec)->record_at =
+						TimestampTzPlusMilliseconds(GetCurrentTimestamp(), BUSY_RUN_DELAY_MS);
+					deferred = lappend(deferred, act);
+					MemoryContextSwitchTo(old);
+					finished = foreach_delete_current(finished, lc);
+					continue;
+				}
 				if (act->done)
 					saga_record_outcome(act);
 				else
@@ -1550,8 +1637,16 @@ saga_worker_tick(MemoryContext cxt)
 				if (list_length(planned) >= capacity)
 					break;
 				/* a run in flight, or whose outcome is not committed yet */
-				if (list_member_run(inflight, run_id) || list_member_run(finished, run_id))
+				if (list_member_run(inflight, run_id) || list_member_run(finished, run_id) ||
+					list_member_run(deferred, run_id))
 					continue;
+				/* a run somebody else had locked a moment ago */
+				if (run_is_busy(run_id, GetCurrentTimestamp()))
+				{
+					if (next_due < 0 || next_due > BUSY_RUN_DELAY_MS)
+						next_due = BUSY_RUN_DELAY_MS;
+					continue;
+				}
 				next_due = 0;
 				acxt = AllocSetContextCreate(saga_context, "distx saga action",
 											 ALLOCSET_SMALL_SIZES);
@@ -1594,6 +1689,9 @@ saga_worker_tick(MemoryContext cxt)
 			release_actions(inflight);
 			list_free(inflight);
 			inflight = NIL;
+			release_actions(deferred);
+			list_free(deferred);
+			deferred = NIL;
 		}
 		release_idle_resources();
 		pgstat_report_activity(STATE_IDLE, NULL);
@@ -1639,12 +1737,18 @@ saga_worker_tick(MemoryContext cxt)
 	/* 6. nothing else to do: wait for the steps in flight */
 	if (finished == NIL && planned == NIL && inflight != NIL)
 	{
+		long		wait = next_due > 0 ? Min(next_due, 1000) : 1000;
+
+		if (deferred != NIL)
+			wait = Min(wait, BUSY_RUN_DELAY_MS);
 		pgstat_report_activity(STATE_RUNNING, "distx saga: waiting for remote steps");
-		drive_inflight(next_due > 0 ? Min(next_due, 1000) : 1000);
+		drive_inflight(wait);
 		next_due = 0;
 	}
 	else if (finished != NIL || planned != NIL)
 		next_due = 0;
+	else if (deferred != NIL && (next_due < 0 || next_due > BUSY_RUN_DELAY_MS))
+		next_due = BUSY_RUN_DELAY_MS;
 
 	pgstat_report_activity(inflight != NIL ? STATE_RUNNING : STATE_IDLE,
 						   inflight != NIL ? "distx saga: remote steps in flight" : NULL);

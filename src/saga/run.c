@@ -265,12 +265,12 @@ is_state(const char *state, const char *a)
 
 /*
  * Decide what a due run does next, in the current transaction (the run row
- * is locked).  Transitions that need no statement (pending to running, the
+ * is locked first, without waiting: *busy when somebody else holds it).  Transitions that need no statement (pending to running, the
  * end of a run, a step without compensation) are applied here.  Returns the
  * action to execute, or NULL when the run needs nothing now.
  */
 SagaAction *
-saga_plan_run(int64 run_id)
+saga_plan_run(int64 run_id, bool *busy)
 {
 	SagaRunRow	run;
 	SagaStepDef *defs;
@@ -278,7 +278,14 @@ saga_plan_run(int64 run_id)
 	int			guard;
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (!saga_state_get_run(run_id, true, &run))
+	*busy = false;
+	if (!saga_state_try_lock_run(run_id))
+	{
+		/* locked by somebody else: look again a little later */
+		*busy = true;
+		return NULL;
+	}
+	if (!saga_state_get_run(run_id, false, &run))
 		return NULL;
 	defs = saga_state_load_steps(run.saga, run.version, &ndefs);
 	if (ndefs == 0)

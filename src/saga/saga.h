@@ -130,7 +130,7 @@ typedef struct SagaAction
 } SagaAction;
 
 extern List *saga_due_runs(int limit, long *next_due_ms);
-extern SagaAction *saga_plan_run(int64 run_id);
+extern SagaAction *saga_plan_run(int64 run_id, bool *busy);
 extern void saga_record_outcome(SagaAction *act);
 extern void saga_record_delay(SagaAction *act, const char *error,
 							  const char *sqlstate, long delay_ms);

@@ -275,11 +275,24 @@ ok($fast_done && q1($coord, "SELECT state FROM distx.saga_run_steps WHERE run_id
 	'concurrency: five runs completed while a slow step of another run was still running');
 is(wait_run($run), 'completed', 'concurrency: the slow run completes too');
 
+# a run row locked by an operator's open transaction holds up only that run
+my $t0;
+$run = start_run('slow', '{"order_id": 16, "sleep": 0.5}');
+my $h = start_psql($coord, "BEGIN; SELECT distx.saga_retry($run); SELECT pg_sleep(4); ROLLBACK;");
+usleep(500_000);
+my $other = start_run('order', '{"order_id": 17, "item": 9, "qty": 1, "amount": 1}');
+$t0 = time();
+is(q1($coord, "SELECT distx.saga_wait($other, '20s')"), 'completed',
+	'locked run: another run completes meanwhile');
+ok(time() - $t0 < 3.5, 'locked run: ... without waiting for the lock');
+finish_psql($h);
+is(wait_run($run), 'completed', 'locked run: completes once the lock is gone');
+
 $coord->safe_psql('postgres', "SELECT distx.saga_define('timeout', $create,
 	distx.saga_step('wait', 'p1', 'SELECT pg_sleep(\$1::float8)', params => '{\$input.sleep}',
 		timeout => '300ms', max_attempts => 1))");
 $run = start_run('timeout', '{"order_id": 8, "sleep": 10}');
-my $t0 = time();
+$t0 = time();
 is(wait_run($run), 'compensated', 'timeout: the run is compensated');
 ok(time() - $t0 < 8, 'timeout: the step was cancelled, not waited for');
 is(q1($coord, "SELECT sqlstate FROM distx.saga_attempts WHERE run_id = $run AND step_no = 2"),
