@@ -238,8 +238,10 @@ recover_node(DistxNode *node, const char *prefix, HTAB *unresolved,
 			 * An xid not handed out yet belongs to a transaction of before a
 			 * crash whose WAL never reached disk (its commit would have
 			 * advanced the next xid during replay): it did not commit, and
-			 * no transaction running now has that xid.  Otherwise, a
-			 * transaction still running here may be committing right now.
+			 * no transaction running now has that xid.  (This holds for
+			 * gids of this server only, which is all gid_parse accepts.)
+			 * Otherwise, a transaction still running here may be committing
+			 * right now.
 			 */
 			if (FullTransactionIdFollowsOrEquals(fxid, ReadNextFullTransactionId()))
 				decided = false;
