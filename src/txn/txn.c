@@ -333,9 +333,13 @@ txn_pre_commit(void)
 	}
 	local_wrote = TransactionIdIsValid(GetTopTransactionIdIfAny());
 
-	/* no writer, or one remote writer alone: no PREPARE needed */
+	/*
+	 * No writer, or one remote writer alone: no PREPARE needed.  Not under
+	 * SERIALIZABLE, though: the local serialization check runs after this
+	 * callback, and could fail the local commit after the writer committed.
+	 */
 	if (list_length(writers) == 0 ||
-		(list_length(writers) == 1 && !local_wrote))
+		(list_length(writers) == 1 && !local_wrote && !IsolationIsSerializable()))
 	{
 		commit_one_phase(readers, writers != NIL ? linitial(writers) : NULL);
 		return;
