@@ -256,20 +256,32 @@ hlc_clock_observe(const Hlc *remote, Hlc *result)
 	int64		p;
 	uint32		l;
 
+	TimestampTz reference;
+
 	distx_require_preload("hlc_observe()");
 	wall = GetCurrentTimestamp();
 
-	if (remote->physical > wall &&
-		remote->physical - wall > (int64) hlc_max_offset_ms * 1000)
+	/*
+	 * Refuse a timestamp that would move this server's clock more than
+	 * distx.hlc_max_offset ahead of the wall clock.  One no later than the
+	 * clock already is (for instance one this server issued itself, while
+	 * the system clock stepped back) moves nothing and is always accepted.
+	 */
+	SpinLockAcquire(&hlc_shared->mutex);
+	reference = wall;
+	if (remote->physical > hlc_shared->physical &&
+		remote->physical > reference &&
+		remote->physical - reference > (int64) hlc_max_offset_ms * 1000)
+	{
+		SpinLockRelease(&hlc_shared->mutex);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("hlc timestamp is too far in the future"),
 				 errdetail("The timestamp is %.3f ms ahead of this server's clock; distx.hlc_max_offset allows %d ms.",
-						   (double) (remote->physical - wall) / 1000.0,
+						   (double) (remote->physical - reference) / 1000.0,
 						   hlc_max_offset_ms),
 				 errhint("Check the clock synchronization of the nodes, or raise distx.hlc_max_offset.")));
-
-	SpinLockAcquire(&hlc_shared->mutex);
+	}
 	p = Max(wall, Max(hlc_shared->physical, remote->physical));
 	if (p == hlc_shared->physical && p == remote->physical)
 		hlc_tick(&p, Max(hlc_shared->logical, remote->logical), &l);
