@@ -45,8 +45,39 @@ SELECT * FROM distx.query('shard_a', 'SELECT id, owner FROM accounts WHERE id = 
 \echo
 SELECT node, circuit, consecutive_failures, open_connections, in_doubt FROM distx.node_health ORDER BY node;
 
+
 \echo
-\echo '#### 6. vclock: who has seen what'
+\echo '#### 6. A saga: order -> reserve stock (shard_a) -> charge (shard_b) -> confirm (local)'
+\echo
+CREATE TABLE orders (id int PRIMARY KEY, state text NOT NULL);
+SELECT distx.saga_define('order',
+  distx.saga_step('create', 'local',
+    'INSERT INTO orders VALUES ($1, ''new'') RETURNING id AS order_id',
+    'UPDATE orders SET state = ''cancelled'' WHERE id = $1',
+    params => '{$input.order_id}'),
+  distx.saga_step('reserve', 'shard_a',
+    'UPDATE stock SET available = available - $2 WHERE sku = $1 RETURNING available',
+    'UPDATE stock SET available = available + $2 WHERE sku = $1',
+    params => '{$input.sku,$input.qty}'),
+  distx.saga_step('charge', 'shard_b',
+    'UPDATE accounts SET balance = balance - $2 WHERE id = $1 RETURNING balance',
+    'UPDATE accounts SET balance = balance + $2 WHERE id = $1',
+    params => '{$input.customer,$input.amount}', non_retryable => '{23}'),
+  distx.saga_step('confirm', 'local',
+    'UPDATE orders SET state = ''confirmed'' WHERE id = $1',
+    params => '{$steps.create.order_id}')) AS version;
+-- bob (9 on shard_b) can pay 50, not 5000 (CHECK balance >= 0)
+SELECT distx.saga_start('order', '{"order_id": 1, "sku": "book", "qty": 1, "customer": 9, "amount": 50}', run_key => 'order-1') AS run_ok,
+	   distx.saga_start('order', '{"order_id": 2, "sku": "book", "qty": 1, "customer": 9, "amount": 5000}', run_key => 'order-2') AS run_fails;
+SELECT distx.saga_wait(1, '60s') AS run_1, distx.saga_wait(2, '60s') AS run_2;
+SELECT run_id, step_no, step_name, node, state, output FROM distx.saga_run_steps ORDER BY run_id, step_no;
+SELECT run_id, state, last_sqlstate, last_error FROM distx.saga_runs ORDER BY run_id;
+\echo 'the failed order left nothing behind: stock and balance are as after order 1'
+SELECT * FROM orders ORDER BY id;
+SELECT * FROM distx.query('shard_a', 'SELECT sku, available FROM stock') AS t(sku text, available int);
+SELECT * FROM distx.query('shard_b', 'SELECT id, balance FROM accounts WHERE id = 9') AS t(id int, balance numeric);
+\echo
+\echo '#### 7. vclock: who has seen what'
 \echo
 -- the types' operators live in schema distx
 SET search_path = public, distx;
@@ -58,7 +89,7 @@ FROM (VALUES ('{"eu": 1}'::distx.vclock, '{"eu": 2}'::distx.vclock),
 			 ('{"eu": 2, "us": 1}', '{"eu": 2, "us": 1}')) v(a, b);
 
 \echo
-\echo '#### 7. lww: a customer profile edited in two regions, merged with INSERT ... ON CONFLICT'
+\echo '#### 8. lww: a customer profile edited in two regions, merged with INSERT ... ON CONFLICT'
 \echo
 CREATE TABLE profiles (id int PRIMARY KEY, email distx.lww NOT NULL);
 CREATE TABLE conflicts (id int, kept jsonb, lost jsonb, at timestamptz DEFAULT now());
