@@ -85,12 +85,21 @@ AS 'MODULE_PATHNAME', 'distx_raft_deliver'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION distx._raft_deliver(bigint, bigint, text, bytea) FROM PUBLIC;
 
+CREATE FUNCTION distx._raft_propose(cluster_id bigint, kind int, arg bigint,
+	entry bytea, OUT rc int, OUT idx bigint, OUT term bigint, OUT result bigint,
+	OUT leader bigint, OUT errmsg text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'distx_raft_propose'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION distx._raft_propose(bigint, int, bigint, bytea) FROM PUBLIC;
+
 CREATE FUNCTION distx._raft_status(OUT node_id bigint, OUT node text,
 	OUT is_self boolean, OUT voter boolean, OUT role text, OUT term bigint,
 	OUT leader text, OUT commit_index bigint, OUT applied_index bigint,
 	OUT last_index bigint, OUT match_index bigint, OUT next_index bigint,
 	OUT progress text, OUT last_contact_ms bigint, OUT connected boolean,
-	OUT messages_dropped bigint, OUT last_error text, OUT cluster_id bigint)
+	OUT messages_dropped bigint, OUT last_error text, OUT cluster_id bigint,
+	OUT coordinator boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'distx_raft_status'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -100,8 +109,9 @@ SELECT s.node_id, s.node, s.is_self, s.voter, s.role, s.term, s.leader,
 	   s.commit_index, s.applied_index, s.last_index,
 	   s.match_index, s.next_index, s.progress,
 	   s.last_contact_ms * interval '1 millisecond' AS last_contact,
-	   s.connected, s.messages_dropped, s.last_error, s.cluster_id
+	   s.connected, s.messages_dropped, s.last_error, s.cluster_id,
+	   s.coordinator
 FROM distx._raft_status() s;
 COMMENT ON VIEW distx.raft_status IS
-'this node''s Raft state (first row: role, term, leader, commit and applied index) and, per peer, replication progress (match/next index, last contact: known on the leader) and the link to it';
+'this node''s Raft state (first row: role, term, leader, commit and applied index, whether it acts as the coordinator) and, per peer, replication progress (match/next index, last contact: known on the leader) and the link to it';
 GRANT SELECT ON distx.raft_status TO PUBLIC;

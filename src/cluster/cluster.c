@@ -34,6 +34,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq-fe.h"
+#include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -59,6 +60,7 @@ PG_FUNCTION_INFO_V1(distx_cluster_whoami);
 PG_FUNCTION_INFO_V1(distx_raft_deliver);
 PG_FUNCTION_INFO_V1(distx_raft_status);
 PG_FUNCTION_INFO_V1(distx_leader);
+PG_FUNCTION_INFO_V1(distx_raft_propose);
 
 ClusterShared *cluster_shared = NULL;
 
@@ -131,6 +133,7 @@ cluster_shmem_init(void)
 		LWLockPadded *locks = GetNamedLWLockTranche("distx cluster");
 
 		memset(cluster_shared, 0, sizeof(ClusterShared));
+		ConditionVariableInit(&cluster_shared->applied_cv);
 		cluster_shared->lock = &locks[0].lock;
 		cluster_shared->inbox_lock = &locks[1].lock;
 		if (!pg_strong_random(&cluster_shared->instance_token, sizeof(uint64)))
@@ -201,6 +204,23 @@ launch_worker(void)
 				 errmsg("could not start the distx Raft worker"),
 				 errhint("Raise max_worker_processes; the worker also starts at the next server start.")));
 	}
+}
+
+uint64
+cluster_acting_term(void)
+{
+	uint64		term = 0;
+
+	if (cluster_shared == NULL)
+		return 0;
+	LWLockAcquire(cluster_shared->lock, LW_SHARED);
+	if (cluster_shared->worker_pid != 0 && cluster_shared->state == CW_RUNNING &&
+		cluster_shared->acting_term != 0 &&
+		!TimestampDifferenceExceeds(cluster_shared->status_at, GetCurrentTimestamp(),
+									Max(distx_raft_election_timeout / 2, 2 * cluster_shared->tick_ms)))
+		term = cluster_shared->acting_term;
+	LWLockRelease(cluster_shared->lock);
+	return term;
 }
 
 bool
@@ -331,17 +351,18 @@ wake_worker(void)
 		SetLatch(latch);
 }
 
-int
+void
 cluster_propose(int kind, uint64 arg, const void *data, uint32 len,
-				int64 *result, char *errbuf)
+				ProposalOutcome *out)
 {
 	ClusterShared *cs = cluster_shared;
 	ClusterProposal *volatile slot = NULL;
 	volatile int slotno = -1;
 	TimestampTz deadline;
-	volatile int rc = PROPOSAL_FAILED;
 	int			i;
 
+	memset(out, 0, sizeof(ProposalOutcome));
+	out->rc = PROPOSAL_FAILED;
 	if (len > CLUSTER_PROPOSAL_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -388,11 +409,13 @@ cluster_propose(int kind, uint64 arg, const void *data, uint32 len,
 			done = slot->state == SLOT_DONE;
 			if (done)
 			{
-				rc = slot->rc;
-				if (result)
-					*result = slot->result;
-				if (errbuf)
-					strlcpy(errbuf, slot->errmsg, CLUSTER_ERR_LEN);
+				out->rc = slot->rc;
+				out->index = slot->index;
+				out->term = slot->term;
+				out->result = slot->result;
+				if (slot->rc == PROPOSAL_NOT_LEADER)
+					out->leader = (uint64) slot->result;
+				strlcpy(out->errmsg, slot->errmsg, CLUSTER_ERR_LEN);
 			}
 			LWLockRelease(cs->lock);
 			if (done)
@@ -418,7 +441,6 @@ cluster_propose(int kind, uint64 arg, const void *data, uint32 len,
 		LWLockRelease(cs->lock);
 	}
 	PG_END_TRY();
-	return rc;
 }
 
 /* ------------------------------------------------------------------
@@ -520,11 +542,8 @@ member_name(StatusCopy *c, uint64 id)
  * returns a copy of the status then.
  */
 static StatusCopy *
-wait_for_leader(void)
+wait_for_leader(TimestampTz deadline)
 {
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													   distx_raft_proposal_timeout);
-
 	for (;;)
 	{
 		StatusCopy *c = status_copy();
@@ -713,10 +732,9 @@ distx_cluster_init(PG_FUNCTION_ARGS)
 	char	   *name;
 	dxs_identity id;
 	char		err[DXS_ERR_LEN];
-	int64		node_id = 0;
 	uint8	   *entry;
 	uint32		len;
-	int			rc;
+	ProposalOutcome out;
 
 	require_admin("distx.cluster_init()");
 	require_worker_database();
@@ -765,37 +783,251 @@ distx_cluster_init(PG_FUNCTION_ARGS)
 
 	/* this node's name in the replicated state */
 	entry = cluster_encode_node_add(name, id.system_id, &len);
-	rc = cluster_propose(PROPOSAL_ENTRY, 0, entry, len, &node_id, err);
-	if (rc != PROPOSAL_OK || node_id != 1)
+	cluster_propose(PROPOSAL_ENTRY, 0, entry, len, &out);
+	if (out.rc != PROPOSAL_OK || out.result != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not record this node in the new cluster (outcome %d, id " INT64_FORMAT ")",
-						rc, node_id)));
+						out.rc, out.result)));
 	PG_RETURN_INT64((int64) id.cluster_id);
 }
 
-/* forward a membership call to the leader; returns its bigint result */
-static int64
-forward_to_leader(StatusCopy *c, const char *sql, const char *arg)
-{
-	const char *leader = member_name(c, c->st.leader);
-	DistxNode  *node = node_lookup(leader, false);
-	PGconn	   *volatile conn = conn_connect(node);
-	char	   *volatile v = NULL;
-	const char *values[1];
+/* ------------------------------------------------------------------
+ * Proposals from any member
+ * ------------------------------------------------------------------
+ */
 
-	values[0] = arg;
-	PG_TRY();
+void
+cluster_wait_applied(uint64 index, TimestampTz deadline)
+{
+	ConditionVariablePrepareToSleep(&cluster_shared->applied_cv);
+	for (;;)
 	{
-		v = remote_value(conn, leader, sql, 1, values);
+		uint64		applied;
+		long		left;
+
+		LWLockAcquire(cluster_shared->lock, LW_SHARED);
+		applied = cluster_shared->applied;
+		LWLockRelease(cluster_shared->lock);
+		if (applied >= index)
+			break;
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (left <= 0)
+		{
+			ConditionVariableCancelSleep();
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("timed out waiting for this node to apply a committed change (index %llu, applied %llu)",
+							(unsigned long long) index, (unsigned long long) applied),
+					 errhint("See distx.raft_status.")));
+		}
+		(void) ConditionVariableTimedSleep(&cluster_shared->applied_cv, Min(left, 1000),
+										   PG_WAIT_EXTENSION);
 	}
-	PG_FINALLY();
-	{
-		conn_close(conn);
-	}
-	PG_END_TRY();
-	return v ? strtoi64(v, NULL, 10) : 0;
+	ConditionVariableCancelSleep();
 }
+
+/*
+ * A connection of this backend to the leader, kept between proposals (a
+ * 2PC commit on a follower proposes once per transaction).
+ */
+static PGconn *leader_conn = NULL;
+static char leader_conn_name[DXS_NAME_LEN];
+
+static void
+leader_conn_drop(void)
+{
+	if (leader_conn != NULL)
+		conn_close(leader_conn);
+	leader_conn = NULL;
+	leader_conn_name[0] = '\0';
+}
+
+static PGconn *
+leader_conn_get(const char *name)
+{
+	if (leader_conn != NULL &&
+		(strcmp(leader_conn_name, name) != 0 || PQstatus(leader_conn) != CONNECTION_OK))
+		leader_conn_drop();
+	if (leader_conn == NULL)
+	{
+		DistxNode  *node = node_lookup(name, false);
+
+		leader_conn = conn_connect(node);
+		strlcpy(leader_conn_name, name, sizeof(leader_conn_name));
+	}
+	return leader_conn;
+}
+
+/* distx._raft_propose on the leader; false if the connection failed */
+static bool
+remote_propose(const char *leader, uint64 cluster_id, int kind, uint64 arg,
+			   const void *data, uint32 len, ProposalOutcome *out)
+{
+	PGconn	   *conn = leader_conn_get(leader);
+	char		a[32],
+				b[32],
+				k[16];
+	const char *values[4];
+	int			lengths[4] = {0, 0, 0, (int) len};
+	int			formats[4] = {0, 0, 0, 1};
+	Oid			types[4] = {INT8OID, INT4OID, INT8OID, BYTEAOID};
+	PGresult   *res;
+
+	snprintf(a, sizeof(a), INT64_FORMAT, (int64) cluster_id);
+	snprintf(k, sizeof(k), "%d", kind);
+	snprintf(b, sizeof(b), INT64_FORMAT, (int64) arg);
+	values[0] = a;
+	values[1] = k;
+	values[2] = b;
+	values[3] = data ? (const char *) data : "";
+
+	if (!PQsendQueryParams(conn,
+						   "SELECT rc, idx, term, result, leader, errmsg "
+						   "FROM distx._raft_propose($1, $2, $3, $4)",
+						   4, types, values, lengths, formats, 0))
+	{
+		leader_conn_drop();
+		return false;
+	}
+	res = libpqsrv_get_result_last(conn, PG_WAIT_EXTENSION);
+	if (res == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		PQclear(res);
+		leader_conn_drop();
+		return false;
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	{
+		char	   *msg = pchomp(PQresultErrorMessage(res));
+		char	   *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		int			code = state ? MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])
+			: ERRCODE_CONNECTION_FAILURE;
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg("distx leader \"%s\": %s", leader, msg)));
+	}
+	memset(out, 0, sizeof(ProposalOutcome));
+	out->rc = atoi(PQgetvalue(res, 0, 0));
+	out->index = (uint64) strtoi64(PQgetvalue(res, 0, 1), NULL, 10);
+	out->term = (uint64) strtoi64(PQgetvalue(res, 0, 2), NULL, 10);
+	out->result = strtoi64(PQgetvalue(res, 0, 3), NULL, 10);
+	out->leader = (uint64) strtoi64(PQgetvalue(res, 0, 4), NULL, 10);
+	strlcpy(out->errmsg, PQgetvalue(res, 0, 5), CLUSTER_ERR_LEN);
+	PQclear(res);
+	return true;
+}
+
+void
+cluster_propose_anywhere(int kind, uint64 arg, const void *data, uint32 len,
+						 ProposalOutcome *out)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   distx_raft_proposal_timeout);
+
+	for (;;)
+	{
+		StatusCopy *c = wait_for_leader(deadline);
+
+		if (c->st.leader == c->node_id)
+		{
+			cluster_propose(kind, arg, data, len, out);
+			if (out->rc != PROPOSAL_NOT_LEADER)
+				return;			/* applied here, or failed */
+		}
+		else
+		{
+			MemoryContext old = CurrentMemoryContext;
+			volatile bool sent = false;
+			const char *volatile leader = member_name(c, c->st.leader);
+
+			PG_TRY();
+			{
+				sent = remote_propose(leader, c->cluster_id, kind, arg, data, len, out);
+			}
+			PG_CATCH();
+			{
+				/* cannot reach the leader: maybe it just died; try again */
+				if (GetCurrentTimestamp() >= deadline)
+					PG_RE_THROW();
+				MemoryContextSwitchTo(old);
+				FlushErrorState();
+				leader_conn_drop();
+			}
+			PG_END_TRY();
+			if (sent && out->rc == PROPOSAL_OK)
+			{
+				cluster_wait_applied(out->index, deadline);
+				return;
+			}
+			if (sent && out->rc != PROPOSAL_NOT_LEADER)
+				return;
+		}
+		pfree(c);
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("timed out waiting for the distx cluster to commit a change"),
+					 errdetail("The leadership kept moving."),
+					 errhint("See distx.raft_status; the wait is set by distx.raft_proposal_timeout.")));
+		/* the leadership moved: let this node learn where */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * distx._raft_propose(cluster_id, kind, arg, entry): a proposal from
+ * another member, made here because this node leads.  The outcome is
+ * returned, not raised, so the caller can follow the leadership.
+ */
+Datum
+distx_raft_propose(PG_FUNCTION_ARGS)
+{
+	uint64		cluster_id = (uint64) PG_GETARG_INT64(0);
+	int			kind = PG_GETARG_INT32(1);
+	uint64		arg = (uint64) PG_GETARG_INT64(2);
+	bytea	   *entry = PG_GETARG_BYTEA_PP(3);
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	ProposalOutcome out;
+	uint64		my_cluster;
+
+	require_admin("distx._raft_propose()");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	LWLockAcquire(cluster_shared->lock, LW_SHARED);
+	my_cluster = cluster_shared->cluster_id;
+	LWLockRelease(cluster_shared->lock);
+	if (my_cluster != cluster_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this server is not a member of distx cluster %llu",
+						(unsigned long long) cluster_id)));
+	if (kind != PROPOSAL_ENTRY && kind != PROPOSAL_CONFIG_ADD && kind != PROPOSAL_CONFIG_REMOVE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown kind of proposal %d", kind)));
+
+	cluster_propose(kind, arg, VARDATA_ANY(entry), VARSIZE_ANY_EXHDR(entry), &out);
+	values[0] = Int32GetDatum(out.rc);
+	values[1] = Int64GetDatum((int64) out.index);
+	values[2] = Int64GetDatum((int64) out.term);
+	values[3] = Int64GetDatum(out.result);
+	values[4] = Int64GetDatum((int64) out.leader);
+	values[5] = CStringGetTextDatum(out.errmsg);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/* ------------------------------------------------------------------
+ * Membership
+ * ------------------------------------------------------------------
+ */
 
 static bool
 config_has(const raft_status *st, uint64 id)
@@ -809,27 +1041,25 @@ config_has(const raft_status *st, uint64 id)
 }
 
 static void
-config_change(int kind, uint64 id)
+check_outcome(const ProposalOutcome *out, const char *what)
 {
-	char		err[CLUSTER_ERR_LEN];
-	int			rc = cluster_propose(kind, id, NULL, 0, NULL, err);
-
-	if (rc == PROPOSAL_NOT_LEADER)
+	if (out->rc == PROPOSAL_OK)
+		return;
+	if (out->rc == PROPOSAL_LOST)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("this node lost the leadership of the distx cluster during the change"),
+				 errmsg("%s was lost in a change of leader", what),
 				 errhint("Try again.")));
-	if (rc == PROPOSAL_LOST)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("the membership change was lost in a change of leader"),
-				 errhint("Try again.")));
-	if (rc != PROPOSAL_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("membership change refused: %s", err)));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("%s refused: %s", what, out->errmsg[0] ? out->errmsg : "no leader")));
 }
 
+/*
+ * Adding a node works from any member: its id comes from an entry (the same
+ * id again on a retry), its identity is written over libpq from here, and
+ * the configuration change is proposed on the leader.
+ */
 Datum
 distx_cluster_add_node(PG_FUNCTION_ARGS)
 {
@@ -838,11 +1068,10 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 	DistxNode  *node;
 	PGconn	   *volatile conn;
 	WhoAmI		w;
-	int64		node_id = 0;
-	char		err[CLUSTER_ERR_LEN];
+	volatile int64 node_id = 0;
 	uint8	   *entry;
 	uint32		len;
-	int			rc;
+	ProposalOutcome out;
 
 	require_admin("distx.cluster_add_node()");
 	require_worker_database();
@@ -852,10 +1081,8 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("node name \"%s\" is too long", server)));
 
-	c = wait_for_leader();
-	if (c->st.leader != c->node_id)
-		PG_RETURN_INT64(forward_to_leader(c, "SELECT distx.cluster_add_node($1)", server));
-
+	c = wait_for_leader(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													distx_raft_proposal_timeout));
 	node = node_lookup(server, false);
 	conn = conn_connect(node);
 	PG_TRY();
@@ -880,16 +1107,9 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 
 		/* its id in the replicated state (the same one again on a retry) */
 		entry = cluster_encode_node_add(server, w.system_id, &len);
-		rc = cluster_propose(PROPOSAL_ENTRY, 0, entry, len, &node_id, err);
-		if (rc == PROPOSAL_NOT_LEADER || rc == PROPOSAL_LOST)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("this node lost the leadership of the distx cluster during the change"),
-					 errhint("Try again.")));
-		if (rc != PROPOSAL_OK || node_id <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not give distx node \"%s\" an id: %s", server, err)));
+		cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, &out);
+		check_outcome(&out, "giving the node an id");
+		node_id = out.result;
 		if (w.node_id != 0 && w.node_id != (uint64) node_id)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -914,11 +1134,14 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
-	/* then the vote */
+	/* then the vote (this node has applied the NODE_ADD: it knows the name) */
 	pfree(c);
 	c = status_copy();
 	if (!config_has(&c->st, (uint64) node_id))
-		config_change(PROPOSAL_CONFIG_ADD, (uint64) node_id);
+	{
+		cluster_propose_anywhere(PROPOSAL_CONFIG_ADD, (uint64) node_id, NULL, 0, &out);
+		check_outcome(&out, "the membership change");
+	}
 	ereport(NOTICE,
 			(errmsg("distx node \"%s\" joined the cluster as node " INT64_FORMAT, server, node_id)));
 	PG_RETURN_INT64(node_id);
@@ -930,18 +1153,15 @@ distx_cluster_remove_node(PG_FUNCTION_ARGS)
 	char	   *server = NameStr(*PG_GETARG_NAME(0));
 	StatusCopy *c;
 	uint64		id = 0;
+	ProposalOutcome out;
 	int			i;
 
 	require_admin("distx.cluster_remove_node()");
 	require_worker_database();
 	require_member();
 
-	c = wait_for_leader();
-	if (c->st.leader != c->node_id)
-	{
-		(void) forward_to_leader(c, "SELECT distx.cluster_remove_node($1)::text", server);
-		PG_RETURN_VOID();
-	}
+	c = wait_for_leader(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													distx_raft_proposal_timeout));
 	for (i = 0; i < c->nmembers; i++)
 		if (strcmp(c->members[i].name, server) == 0)
 			id = c->members[i].id;
@@ -953,7 +1173,8 @@ distx_cluster_remove_node(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot remove the last member of the cluster")));
-	config_change(PROPOSAL_CONFIG_REMOVE, id);
+	cluster_propose_anywhere(PROPOSAL_CONFIG_REMOVE, id, NULL, 0, &out);
+	check_outcome(&out, "the membership change");
 	PG_RETURN_VOID();
 }
 
@@ -1089,6 +1310,7 @@ distx_raft_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	StatusCopy *c;
+	uint64		acting;
 	uint64		ids[RAFT_MAX_VOTERS + CLUSTER_MAX_MEMBERS + 1];
 	int			nids = 0;
 	int			i;
@@ -1098,6 +1320,7 @@ distx_raft_status(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (!cluster_is_member())
 		return (Datum) 0;
+	acting = cluster_acting_term();
 	c = status_copy();
 
 	ids[nids++] = c->node_id;
@@ -1118,8 +1341,8 @@ distx_raft_status(PG_FUNCTION_ARGS)
 
 	for (i = 0; i < nids; i++)
 	{
-		Datum		values[18];
-		bool		nulls[18];
+		Datum		values[19];
+		bool		nulls[19];
 		uint64		id = ids[i];
 		bool		self = id == c->node_id;
 		const char *name = member_name(c, id);
@@ -1188,6 +1411,10 @@ distx_raft_status(PG_FUNCTION_ARGS)
 				nulls[16] = true;
 		}
 		values[17] = Int64GetDatum((int64) c->cluster_id);
+		if (self)
+			values[18] = BoolGetDatum(acting != 0);
+		else
+			nulls[18] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -28,6 +28,7 @@
 #ifndef DISTX_CLUSTER_H
 #define DISTX_CLUSTER_H
 
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
@@ -128,7 +129,9 @@ typedef struct ClusterShared
 	/* status published by the worker */
 	raft_status status;
 	TimestampTz status_at;
+	ConditionVariable applied_cv;	/* broadcast when applied advances */
 	int			tick_ms;		/* the worker's tick */
+	uint64		acting_term;	/* see cluster_acting_term() */
 	uint64		applied;		/* applied index (of the tables) */
 	int			nmembers;
 	ClusterMember members[CLUSTER_MAX_MEMBERS];
@@ -166,13 +169,45 @@ extern bool cluster_is_member(void);
 /* the directory of the Raft files */
 extern char *cluster_dir(void);
 
+/* what became of a proposal */
+typedef struct ProposalOutcome
+{
+	int			rc;				/* PROPOSAL_* */
+	uint64		index;			/* where it went in the log */
+	uint64		term;
+	int64		result;			/* what applying it returned */
+	uint64		leader;			/* PROPOSAL_NOT_LEADER: the leader, if known */
+	char		errmsg[CLUSTER_ERR_LEN];
+} ProposalOutcome;
+
 /*
- * Propose something and wait until it is applied on this node (or fails).
- * Raises an error on timeout or interrupt; returns the outcome code and
- * fills *result with what applying it returned.
+ * Propose through this node's Raft worker (it must lead) and wait until the
+ * entry is applied here or fails.  Raises an error on timeout or interrupt.
  */
-extern int	cluster_propose(int kind, uint64 arg, const void *data, uint32 len,
-							int64 *result, char *errbuf);
+extern void cluster_propose(int kind, uint64 arg, const void *data, uint32 len,
+							ProposalOutcome *out);
+
+/*
+ * Propose from any member: through the local worker when this node leads,
+ * else on the leader over libpq (distx._raft_propose), retried when the
+ * leadership moves; then wait until this node has applied the entry, so
+ * that its effect is visible here.  Raises an error when no leader commits
+ * it within distx.raft_proposal_timeout.
+ */
+extern void cluster_propose_anywhere(int kind, uint64 arg, const void *data,
+									 uint32 len, ProposalOutcome *out);
+
+/* wait until this node has applied index (error at the deadline) */
+extern void cluster_wait_applied(uint64 index, TimestampTz deadline);
+
+/*
+ * The term in which this node acts as the cluster's coordinator (it leads,
+ * has applied everything committed before its term, has heard from a
+ * majority within the election timeout, and its Raft worker is not
+ * stalled), or 0.  Recovery and saga execution run only while this is
+ * non-zero, and carry the term.
+ */
+extern uint64 cluster_acting_term(void);
 
 /* whether distx server "name" leads to this very server */
 extern bool cluster_name_is_self(const char *name);

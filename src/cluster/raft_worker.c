@@ -116,6 +116,7 @@ worker_detach(int code, Datum arg)
 		cluster_shared->worker_pid = 0;
 		cluster_shared->worker_latch = NULL;
 		cluster_shared->state = CW_NONE;
+		cluster_shared->acting_term = 0;
 	}
 	LWLockRelease(cluster_shared->lock);
 }
@@ -393,6 +394,7 @@ settle_proposals(const raft_entry *entries, size_t n, const int64 *results)
 	}
 	cs->applied = entries[n - 1].index;
 	LWLockRelease(cs->lock);
+	ConditionVariableBroadcast(&cs->applied_cv);
 }
 
 static void
@@ -435,6 +437,7 @@ install_snapshot(const raft_snapshot *snap)
 	LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
 	cluster_shared->applied = snap->index;
 	LWLockRelease(cluster_shared->lock);
+	ConditionVariableBroadcast(&cluster_shared->applied_cv);
 	ereport(LOG,
 			(errmsg("distx raft: installed a snapshot at index %llu from the leader",
 					(unsigned long long) snap->index)));
@@ -482,6 +485,36 @@ process_ready(void)
  * ------------------------------------------------------------------
  */
 
+/* when each peer was last heard from (wall clock) */
+typedef struct Heard
+{
+	uint64		id;
+	TimestampTz at;
+} Heard;
+
+static Heard heard[CLUSTER_MAX_MEMBERS];
+static int	n_heard = 0;
+
+static void
+note_heard(uint64 id)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			k;
+
+	for (k = 0; k < n_heard; k++)
+		if (heard[k].id == id)
+		{
+			heard[k].at = now;
+			return;
+		}
+	if (n_heard < CLUSTER_MAX_MEMBERS)
+	{
+		heard[n_heard].id = id;
+		heard[n_heard].at = now;
+		n_heard++;
+	}
+}
+
 static void
 drain_inbox(void)
 {
@@ -493,6 +526,7 @@ drain_inbox(void)
 
 		if (transport_peer_name(m.from) == NULL)
 			transport_set_peer(m.from, m.from_name);
+		note_heard(m.from);
 		rc = raft_step(node, m.buf, m.len);
 		pfree(m.buf);
 		if (rc == RAFT_EDECODE)
@@ -578,18 +612,60 @@ take_proposals(void)
 	LWLockRelease(cs->lock);
 }
 
+/*
+ * The term in which this node may act as the coordinator, or 0.  It must
+ * lead, have applied an entry of its own term (so everything committed
+ * before it is applied here), and have heard from a majority of the voters
+ * (itself included) within the election timeout, by the wall clock: a
+ * leader whose process was paused (SIGSTOP, a stall) stops acting at once
+ * when it resumes, before CheckQuorum, which counts ticks, notices.  This
+ * only shortens how long an old leader acts: what keeps it from doing harm
+ * is that its actions are entries that must be committed first.
+ */
+static uint64
+acting_term(const raft_status *st, TimestampTz now)
+{
+	raft_term	t;
+	uint32		fresh = 0;
+	uint32		i;
+
+	if (st->role != RAFT_LEADER ||
+		!raft_get_term_at(node, st->applied, &t) || t != st->term)
+		return 0;
+	for (i = 0; i < st->config.n; i++)
+	{
+		raft_id		v = st->config.voters[i];
+		int			k;
+
+		if (v == ident.node_id)
+		{
+			fresh++;
+			continue;
+		}
+		for (k = 0; k < n_heard; k++)
+			if (heard[k].id == v &&
+				!TimestampDifferenceExceeds(heard[k].at, now, distx_raft_election_timeout))
+				fresh++;
+	}
+	return fresh >= st->config.n / 2 + 1 ? st->term : 0;
+}
+
 static void
 publish_status(void)
 {
 	raft_status st;
 	ClusterPeerInfo peers[RAFT_MAX_VOTERS];
 	int			n;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		acting;
 
 	raft_get_status(node, &st);
+	acting = acting_term(&st, now);
 	n = transport_status(peers, RAFT_MAX_VOTERS);
 	LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
 	cluster_shared->status = st;
-	cluster_shared->status_at = GetCurrentTimestamp();
+	cluster_shared->status_at = now;
+	cluster_shared->acting_term = acting;
 	memcpy(cluster_shared->peers, peers, sizeof(ClusterPeerInfo) * n);
 	cluster_shared->npeers = n;
 	LWLockRelease(cluster_shared->lock);

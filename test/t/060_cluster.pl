@@ -17,43 +17,17 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 use DistxTest;
+use DistxCluster;
 
 my $conf = q{
 distx.raft_snapshot_threshold = 20
 };
-my %nodes;
-$nodes{$_} = new_coordinator($_, conf => $conf) foreach qw(n1 n2 n3);
+my $nodes = new_cluster_nodes([qw(n1 n2 n3)], conf => $conf);
+my %nodes = %$nodes;
 
-# every node declares every member, itself included, under the same name
-sub declare_servers
+sub converged_all
 {
-	my ($on, @names) = @_;
-	foreach my $name (@names)
-	{
-		my $n = $nodes{$name};
-		my $host = $n->host;
-		my $port = $n->port;
-		$on->safe_psql('postgres', qq{
-CREATE SERVER $name FOREIGN DATA WRAPPER distx
-  OPTIONS (host '$host', port '$port', dbname 'postgres');
-CREATE USER MAPPING FOR PUBLIC SERVER $name OPTIONS (user 'postgres');
-});
-	}
-	return;
-}
-declare_servers($nodes{$_}, qw(n1 n2 n3)) foreach qw(n1 n2 n3);
-
-sub q1
-{
-	my ($node, $sql) = @_;
-	return $node->safe_psql('postgres', $sql);
-}
-
-sub self_status
-{
-	my ($node) = @_;
-	return q1($node, q{SELECT role || ' ' || coalesce(leader, '-') || ' ' || term
-		FROM distx.raft_status WHERE is_self});
+	return converged(\%nodes, @_);
 }
 
 # --- single node: nothing changes --------------------------------------
@@ -88,29 +62,8 @@ is(q1($nodes{n2}, q{SELECT distx.cluster_add_node('n3')}), '3',
 is(q1($nodes{n1}, q{SELECT distx.cluster_add_node('n3')}), '3',
 	'adding a member again is a no-op with the same id');
 
-sub converged
-{
-	my (@names) = @_;
-	my $deadline = time() + 60;
-	while (time() < $deadline)
-	{
-		my %seen;
-		foreach my $name (@names)
-		{
-			my $s = q1($nodes{$name}, q{SELECT coalesce(leader, '-') || ' ' || term || ' ' || applied_index || ' ' ||
-				(SELECT count(*) FROM distx.raft_status WHERE voter) || ' ' ||
-				(SELECT string_agg(node_id || ':' || node, ',' ORDER BY node_id) FROM distx.cluster_nodes)
-				FROM distx.raft_status WHERE is_self});
-			$seen{$s} = 1;
-		}
-		my @k = keys %seen;
-		return $k[0] if @k == 1 && $k[0] !~ /^-/;
-		usleep(100_000);
-	}
-	return undef;
-}
 
-my $c = converged(qw(n1 n2 n3));
+my $c = converged_all(qw(n1 n2 n3));
 ok(defined $c, 'all three nodes agree on leader, term, applied index and members');
 like($c // '', qr/^n1 \d+ \d+ 3 1:n1,2:n2,3:n3$/, 'three voters, n1 leads')
   or diag($c);
@@ -153,7 +106,7 @@ ok(-f $leader_node->data_dir . '/pg_distx/snapshot', 'the leader compacted its l
 
 my $off = log_size($nodes{n1});
 $nodes{n1}->start;
-$c = converged(qw(n1 n2 n3));
+$c = converged_all(qw(n1 n2 n3));
 ok(defined $c, 'the restarted node catches up with the others');
 like($c // '', qr/^(n2|n3) \d+ \d+ 3 1:n1,2:n2,3:n3$/, 'and follows the new leader')
   or diag($c);
@@ -176,7 +129,7 @@ ok($n4->wait_for_log(qr/refusing to run: server "n3" \(the name of node 3\) lead
 ok($n4->poll_query_until('postgres',
 	q{SELECT role = 'refused' FROM distx.raft_status WHERE is_self}),
 	'raft_status of the copy says so');
-$c = converged(qw(n1 n2 n3));
+$c = converged_all(qw(n1 n2 n3));
 ok(defined $c, 'the cluster is unaffected by the copy');
 $n4->stop('immediate');
 
@@ -205,7 +158,7 @@ like(slurp_file($lnode->logfile, $off), qr/handing the leadership to node \d+/,
 	'the leader handed over before stopping');
 note(sprintf('handover took %.2f s', $handed // -1));
 $lnode->start;
-ok(defined converged(qw(n1 n2 n3)), 'and it rejoins');
+ok(defined converged_all(qw(n1 n2 n3)), 'and it rejoins');
 
 # --- remove a node and add it again --------------------------------------
 
@@ -213,7 +166,7 @@ my $follower = (grep { $_ ne q1($nodes{n1}, q{SELECT distx.leader()}) } qw(n1 n2
 my $victim = (grep { $_ ne $follower && $_ ne q1($nodes{n1}, q{SELECT distx.leader()}) } qw(n1 n2 n3))[0];
 q1($nodes{$follower}, qq{SELECT distx.cluster_remove_node('$victim')});
 my @rest = grep { $_ ne $victim } qw(n1 n2 n3);
-$c = converged(@rest);
+$c = converged_all(@rest);
 like($c // '', qr/^n\d \d+ \d+ 2 /, "after removing $victim two voters remain") or diag($c);
 like(psql_error($nodes{$follower}, 'postgres', qq{SELECT distx.cluster_remove_node('$victim')}),
 	qr/is not a member of the cluster/, 'removing it twice is refused');
@@ -221,7 +174,7 @@ is(q1($nodes{$rest[0]}, q{SELECT distx.cluster_add_node('n1')}), '1',
 	'the two remaining voters commit changes');
 my $vid = q1($nodes{$follower}, qq{SELECT distx.cluster_add_node('$victim')});
 is($vid, substr($victim, 1), "$victim is added again under its id");
-$c = converged(qw(n1 n2 n3));
+$c = converged_all(qw(n1 n2 n3));
 like($c // '', qr/^n\d \d+ \d+ 3 1:n1,2:n2,3:n3$/, 'three voters again') or diag($c);
 
 $nodes{$_}->stop foreach qw(n1 n2 n3);
