@@ -32,6 +32,25 @@ REVOKE ALL ON distx.raft_applied FROM PUBLIC;
 COMMENT ON TABLE distx.raft_applied IS
 'index of the last Raft entry applied to the replicated tables (maintained by distx)';
 
+-- Decisions of distributed transactions in a cluster: origin is the gid
+-- prefix of the coordinator that ran the transaction (distx.gid_prefix()
+-- there), xid its transaction.  The first decision for (origin, xid) wins.
+-- conditional: the commit holds only if the origin's xid committed.
+CREATE TABLE distx.cluster_decisions (
+	origin text NOT NULL,
+	xid xid8 NOT NULL,
+	outcome text NOT NULL CHECK (outcome IN ('commit', 'abort')),
+	conditional boolean NOT NULL,
+	participants name[] NOT NULL,
+	participant_oids oid[] NOT NULL,
+	term bigint NOT NULL,
+	decided_at timestamptz NOT NULL,
+	PRIMARY KEY (origin, xid)
+);
+REVOKE ALL ON distx.cluster_decisions FROM PUBLIC;
+COMMENT ON TABLE distx.cluster_decisions IS
+'decisions of distributed transactions, replicated in the distx cluster (first decision wins; term: of the Raft entry)';
+
 CREATE FUNCTION distx.cluster_init(node_name name DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'distx_cluster_init'
@@ -92,6 +111,21 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'distx_raft_propose'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION distx._raft_propose(bigint, int, bigint, bytea) FROM PUBLIC;
+
+CREATE FUNCTION distx._cluster_decide(origin text, xid xid8, commit boolean,
+	conditional boolean, participants name[], participant_oids oid[] DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'distx_cluster_decide'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION distx._cluster_decide(text, xid8, boolean, boolean, name[], oid[]) FROM PUBLIC;
+COMMENT ON FUNCTION distx._cluster_decide(text, xid8, boolean, boolean, name[], oid[]) IS
+'internal: record the decision of a distributed transaction in the cluster; returns the decision that won (the first one)';
+
+CREATE FUNCTION distx._cluster_forget(origin text, xid xid8)
+RETURNS void
+AS 'MODULE_PATHNAME', 'distx_cluster_forget'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION distx._cluster_forget(text, xid8) FROM PUBLIC;
 
 CREATE FUNCTION distx._raft_status(OUT node_id bigint, OUT node text,
 	OUT is_self boolean, OUT voter boolean, OUT role text, OUT term bigint,

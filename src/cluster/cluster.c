@@ -42,7 +42,9 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/xid8.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -61,6 +63,8 @@ PG_FUNCTION_INFO_V1(distx_raft_deliver);
 PG_FUNCTION_INFO_V1(distx_raft_status);
 PG_FUNCTION_INFO_V1(distx_leader);
 PG_FUNCTION_INFO_V1(distx_raft_propose);
+PG_FUNCTION_INFO_V1(distx_cluster_decide);
+PG_FUNCTION_INFO_V1(distx_cluster_forget);
 
 ClusterShared *cluster_shared = NULL;
 
@@ -1022,6 +1026,116 @@ distx_raft_propose(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum((int64) out.leader);
 	values[5] = CStringGetTextDatum(out.errmsg);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/* ------------------------------------------------------------------
+ * Decisions
+ * ------------------------------------------------------------------
+ */
+
+int
+cluster_decide(const char *origin, uint64 xid, bool commit, bool conditional,
+			   const Oid *oids, const char *const *names, int n)
+{
+	uint32		len;
+	uint8	   *entry = cluster_encode_decision(origin, xid,
+												commit ? DECISION_COMMIT : DECISION_ABORT,
+												conditional, oids, names, n, &len);
+	ProposalOutcome out;
+
+	cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, &out);
+	if (out.rc != PROPOSAL_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the decision of transaction %llu of \"%s\" was not committed: %s",
+						(unsigned long long) xid, origin,
+						out.rc == PROPOSAL_LOST ? "lost in a change of leader" : out.errmsg)));
+	if (out.result != DECISION_COMMIT && out.result != DECISION_ABORT)
+		elog(ERROR, "unexpected result " INT64_FORMAT " of a decision", out.result);
+	return (int) out.result;
+}
+
+void
+cluster_forget_decision(const char *origin, uint64 xid)
+{
+	uint32		len;
+	uint8	   *entry = cluster_encode_forget(origin, xid, &len);
+	ProposalOutcome out;
+
+	cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, &out);
+	if (out.rc != PROPOSAL_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("forgetting the decision of transaction %llu of \"%s\" was not committed: %s",
+						(unsigned long long) xid, origin,
+						out.rc == PROPOSAL_LOST ? "lost in a change of leader" : out.errmsg)));
+}
+
+/*
+ * distx._cluster_decide(origin, xid, commit, conditional, participants,
+ * participant_oids): the SQL face of cluster_decide(), for tests and tools.
+ * Returns the outcome that won, 'commit' or 'abort'.
+ */
+Datum
+distx_cluster_decide(PG_FUNCTION_ARGS)
+{
+	char	   *origin;
+	uint64		xid;
+	bool		commit;
+	bool		conditional;
+	ArrayType  *names_arr;
+	Datum	   *ne;
+	int			n;
+	Oid		   *oids;
+	const char **names;
+	int			i;
+
+	require_admin("distx._cluster_decide()");
+	require_member();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) ||
+		PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments of distx._cluster_decide() must not be NULL (except participant_oids)")));
+	origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	xid = U64FromFullTransactionId(PG_GETARG_FULLTRANSACTIONID(1));
+	commit = PG_GETARG_BOOL(2);
+	conditional = PG_GETARG_BOOL(3);
+	names_arr = PG_GETARG_ARRAYTYPE_P(4);
+	deconstruct_array(names_arr, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
+					  &ne, NULL, &n);
+	oids = palloc0(sizeof(Oid) * Max(n, 1));
+	names = palloc(sizeof(char *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		names[i] = NameStr(*DatumGetName(ne[i]));
+	if (!PG_ARGISNULL(5))
+	{
+		ArrayType  *oids_arr = PG_GETARG_ARRAYTYPE_P(5);
+		Datum	   *oe;
+		int			no;
+
+		deconstruct_array(oids_arr, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+						  &oe, NULL, &no);
+		if (no != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("participants and participant_oids differ in length")));
+		for (i = 0; i < n; i++)
+			oids[i] = DatumGetObjectId(oe[i]);
+	}
+	if (cluster_decide(origin, xid, commit, conditional, oids, names, n) == DECISION_COMMIT)
+		PG_RETURN_TEXT_P(cstring_to_text("commit"));
+	PG_RETURN_TEXT_P(cstring_to_text("abort"));
+}
+
+Datum
+distx_cluster_forget(PG_FUNCTION_ARGS)
+{
+	require_admin("distx._cluster_forget()");
+	require_member();
+	cluster_forget_decision(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+							U64FromFullTransactionId(PG_GETARG_FULLTRANSACTIONID(1)));
+	PG_RETURN_VOID();
 }
 
 /* ------------------------------------------------------------------

@@ -197,6 +197,17 @@ extern void cluster_propose(int kind, uint64 arg, const void *data, uint32 len,
 extern void cluster_propose_anywhere(int kind, uint64 arg, const void *data,
 									 uint32 len, ProposalOutcome *out);
 
+/*
+ * The decision of a distributed transaction in the replicated state
+ * (cluster_apply.h, ENTRY_DECISION): proposed from any member, applied
+ * here before it returns.  Returns the outcome that won (DECISION_COMMIT or
+ * DECISION_ABORT): the first decision for (origin, xid) wins.
+ */
+extern int	cluster_decide(const char *origin, uint64 xid, bool commit,
+						   bool conditional, const Oid *oids,
+						   const char *const *names, int n);
+extern void cluster_forget_decision(const char *origin, uint64 xid);
+
 /* wait until this node has applied index (error at the deadline) */
 extern void cluster_wait_applied(uint64 index, TimestampTz deadline);
 

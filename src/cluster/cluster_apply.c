@@ -18,6 +18,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -26,6 +27,7 @@
 #define SNAP_MAGIC		0x4E535844u /* "DXSN" as little-endian bytes */
 #define SNAP_VERSION	1
 #define SNAP_TAG_NODES	1
+#define SNAP_TAG_DECISIONS	2
 
 /* ------------------------------------------------------------------ */
 
@@ -135,6 +137,37 @@ get_u64(Reader *r)
 	return v;
 }
 
+/* a str of 1..max-1 bytes without NUL */
+static char *
+get_str(Reader *r, size_t max, const char *what)
+{
+	uint16		len = get_u16(r);
+	char	   *s;
+
+	need(r, len);
+	if (len == 0 || len >= max || memchr(r->p, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed %s: bad %s", r->what, what)));
+	s = pnstrdup((const char *) r->p, len);
+	r->p += len;
+	r->left -= len;
+	return s;
+}
+
+static void
+put_str(StringInfo buf, const char *s, size_t max, const char *what)
+{
+	size_t		len = strlen(s);
+
+	if (len == 0 || len >= max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" is empty or too long", what, s)));
+	put_u16(buf, (uint16) len);
+	appendBinaryStringInfo(buf, s, (int) len);
+}
+
 static char *
 get_name(Reader *r)
 {
@@ -173,6 +206,46 @@ cluster_encode_node_add(const char *name, uint64 system_id, uint32 *len)
 	put_u64(&buf, (uint64) GetCurrentTimestamp());
 	put_u16(&buf, (uint16) nlen);
 	appendBinaryStringInfo(&buf, name, (int) nlen);
+	*len = (uint32) buf.len;
+	return (uint8 *) buf.data;
+}
+
+uint8 *
+cluster_encode_decision(const char *origin, uint64 xid, int outcome,
+						bool conditional, const Oid *oids,
+						const char *const *names, int n, uint32 *len)
+{
+	StringInfoData buf;
+	int			i;
+
+	if (n < 0 || n > PG_UINT16_MAX)
+		elog(ERROR, "bad number of participants %d", n);
+	initStringInfo(&buf);
+	put_u8(&buf, ENTRY_DECISION);
+	put_u8(&buf, (uint8) outcome);
+	put_u8(&buf, conditional ? 1 : 0);
+	put_u64(&buf, xid);
+	put_u64(&buf, (uint64) GetCurrentTimestamp());
+	put_str(&buf, origin, DECISION_ORIGIN_MAX, "origin");
+	put_u16(&buf, (uint16) n);
+	for (i = 0; i < n; i++)
+	{
+		put_u32(&buf, oids[i]);
+		put_str(&buf, names[i], NAMEDATALEN, "participant name");
+	}
+	*len = (uint32) buf.len;
+	return (uint8 *) buf.data;
+}
+
+uint8 *
+cluster_encode_forget(const char *origin, uint64 xid, uint32 *len)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	put_u8(&buf, ENTRY_FORGET);
+	put_u64(&buf, xid);
+	put_str(&buf, origin, DECISION_ORIGIN_MAX, "origin");
 	*len = (uint32) buf.len;
 	return (uint8 *) buf.data;
 }
@@ -240,6 +313,126 @@ apply_node_add(Reader *r)
 	return id;
 }
 
+/* oid[] and name[] arrays as text literals for SPI */
+static void
+array_literals(int n, const Oid *oids, char **names, char **oid_lit, char **name_lit)
+{
+	StringInfoData o;
+	StringInfoData m;
+	int			i;
+
+	initStringInfo(&o);
+	initStringInfo(&m);
+	appendStringInfoChar(&o, '{');
+	appendStringInfoChar(&m, '{');
+	for (i = 0; i < n; i++)
+	{
+		const char *c;
+
+		appendStringInfo(&o, "%s%u", i ? "," : "", oids[i]);
+		appendStringInfoString(&m, i ? ",\"" : "\"");
+		for (c = names[i]; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				appendStringInfoChar(&m, '\\');
+			appendStringInfoChar(&m, *c);
+		}
+		appendStringInfoChar(&m, '"');
+	}
+	appendStringInfoChar(&o, '}');
+	appendStringInfoChar(&m, '}');
+	*oid_lit = o.data;
+	*name_lit = m.data;
+}
+
+static void
+insert_decision(const char *origin, uint64 xid, int outcome, bool conditional,
+				uint64 term, TimestampTz at, int n, const Oid *oids, char **names)
+{
+	Oid			types[8] = {TEXTOID, INT8OID, TEXTOID, BOOLOID, INT8OID,
+	TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	char	   *oid_lit;
+	char	   *name_lit;
+
+	array_literals(n, oids, names, &oid_lit, &name_lit);
+	values[0] = CStringGetTextDatum(origin);
+	values[1] = Int64GetDatum((int64) xid);
+	values[2] = CStringGetTextDatum(outcome == DECISION_COMMIT ? "commit" : "abort");
+	values[3] = BoolGetDatum(conditional);
+	values[4] = Int64GetDatum((int64) term);
+	values[5] = TimestampTzGetDatum(at);
+	values[6] = CStringGetTextDatum(oid_lit);
+	values[7] = CStringGetTextDatum(name_lit);
+	run("INSERT INTO distx.cluster_decisions "
+		"(origin, xid, outcome, conditional, term, decided_at, participant_oids, participants) "
+		"VALUES ($1, $2::text::xid8, $3, $4, $5, $6, $7::oid[], $8::name[])",
+		8, types, values);
+}
+
+static int64
+apply_decision(Reader *r, uint64 term)
+{
+	int			outcome = get_u8(r);
+	bool		conditional = get_u8(r) != 0;
+	uint64		xid = get_u64(r);
+	TimestampTz at = (TimestampTz) get_u64(r);
+	char	   *origin = get_str(r, DECISION_ORIGIN_MAX, "origin");
+	int			n = get_u16(r);
+	Oid		   *oids = palloc(sizeof(Oid) * Max(n, 1));
+	char	  **names = palloc(sizeof(char *) * Max(n, 1));
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+	int			i;
+
+	if (outcome != DECISION_COMMIT && outcome != DECISION_ABORT)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed %s: bad outcome %d", r->what, outcome)));
+	for (i = 0; i < n; i++)
+	{
+		oids[i] = get_u32(r);
+		names[i] = get_str(r, NAMEDATALEN, "participant name");
+	}
+	if (r->left != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed %s: trailing bytes", r->what)));
+
+	/* the first decision wins */
+	values[0] = CStringGetTextDatum(origin);
+	values[1] = Int64GetDatum((int64) xid);
+	run("SELECT outcome FROM distx.cluster_decisions WHERE origin = $1 AND xid = $2::text::xid8",
+		2, types, values);
+	if (SPI_processed > 0)
+	{
+		char	   *won = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		return strcmp(won, "commit") == 0 ? DECISION_COMMIT : DECISION_ABORT;
+	}
+	insert_decision(origin, xid, outcome, conditional, term, at, n, oids, names);
+	return outcome;
+}
+
+static int64
+apply_forget(Reader *r)
+{
+	uint64		xid = get_u64(r);
+	char	   *origin = get_str(r, DECISION_ORIGIN_MAX, "origin");
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+
+	if (r->left != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed %s: trailing bytes", r->what)));
+	values[0] = CStringGetTextDatum(origin);
+	values[1] = Int64GetDatum((int64) xid);
+	run("DELETE FROM distx.cluster_decisions WHERE origin = $1 AND xid = $2::text::xid8",
+		2, types, values);
+	return (int64) SPI_processed;
+}
+
 static void
 store_applied(uint64 index, uint64 term)
 {
@@ -283,6 +476,12 @@ cluster_apply_entries(const raft_entry *entries, size_t n, int64 *results)
 		{
 			case ENTRY_NODE_ADD:
 				results[i] = apply_node_add(&r);
+				break;
+			case ENTRY_DECISION:
+				results[i] = apply_decision(&r, e->term);
+				break;
+			case ENTRY_FORGET:
+				results[i] = apply_forget(&r);
 				break;
 			default:
 				ereport(ERROR,
@@ -383,6 +582,50 @@ cluster_snapshot_make(uint32 *len)
 	put_u8(&buf, SNAP_TAG_NODES);
 	put_u32(&buf, (uint32) sec.len);
 	appendBinaryStringInfo(&buf, sec.data, sec.len);
+
+	run("SELECT origin, xid::text, outcome, conditional, term, decided_at, "
+		"participant_oids, array_length(participants, 1), participants "
+		"FROM distx.cluster_decisions ORDER BY origin, xid",
+		0, NULL, NULL);
+	resetStringInfo(&sec);
+	put_u32(&sec, (uint32) SPI_processed);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+		ArrayType  *oids;
+		ArrayType  *names;
+		Datum	   *oe;
+		Datum	   *ne;
+		int			no;
+		int			nn;
+		int			k;
+
+		put_str(&sec, SPI_getvalue(tup, desc, 1), DECISION_ORIGIN_MAX, "origin");
+		put_u64(&sec, strtou64(SPI_getvalue(tup, desc, 2), NULL, 10));
+		put_u8(&sec, strcmp(SPI_getvalue(tup, desc, 3), "commit") == 0 ?
+			   DECISION_COMMIT : DECISION_ABORT);
+		put_u8(&sec, DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) ? 1 : 0);
+		put_u64(&sec, (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull)));
+		put_u64(&sec, (uint64) DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull)));
+		d = SPI_getbinval(tup, desc, 9, &isnull);
+		names = DatumGetArrayTypeP(d);
+		deconstruct_array(names, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &ne, NULL, &nn);
+		d = SPI_getbinval(tup, desc, 7, &isnull);
+		oids = DatumGetArrayTypeP(d);
+		deconstruct_array(oids, OIDOID, sizeof(Oid), true, TYPALIGN_INT, &oe, NULL, &no);
+		put_u16(&sec, (uint16) nn);
+		for (k = 0; k < nn; k++)
+		{
+			put_u32(&sec, k < no ? DatumGetObjectId(oe[k]) : InvalidOid);
+			put_str(&sec, NameStr(*DatumGetName(ne[k])), NAMEDATALEN, "participant name");
+		}
+	}
+	put_u8(&buf, SNAP_TAG_DECISIONS);
+	put_u32(&buf, (uint32) sec.len);
+	appendBinaryStringInfo(&buf, sec.data, sec.len);
 	SPI_finish();
 
 	*len = (uint32) buf.len;
@@ -397,6 +640,7 @@ cluster_snapshot_restore(const uint8 *data, uint32 len, uint64 index, uint64 ter
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	run("DELETE FROM distx.cluster_nodes", 0, NULL, NULL);
+	run("DELETE FROM distx.cluster_decisions", 0, NULL, NULL);
 
 	if (len > 0)
 	{
@@ -436,6 +680,33 @@ cluster_snapshot_restore(const uint8 *data, uint32 len, uint64 index, uint64 ter
 					values[3] = CStringGetTextDatum(get_name(&s));
 					run("INSERT INTO distx.cluster_nodes (node_id, system_id, added_at, node) "
 						"VALUES ($1, $2, $3, $4::name)", 4, types, values);
+				}
+			}
+			else if (tag == SNAP_TAG_DECISIONS)
+			{
+				uint32		count = get_u32(&s);
+				uint32		i;
+
+				for (i = 0; i < count; i++)
+				{
+					char	   *origin = get_str(&s, DECISION_ORIGIN_MAX, "origin");
+					uint64		xid = get_u64(&s);
+					int			outcome = get_u8(&s);
+					bool		conditional = get_u8(&s) != 0;
+					uint64		dterm = get_u64(&s);
+					TimestampTz at = (TimestampTz) get_u64(&s);
+					int			n = get_u16(&s);
+					Oid		   *oids = palloc(sizeof(Oid) * Max(n, 1));
+					char	  **names = palloc(sizeof(char *) * Max(n, 1));
+					int			k;
+
+					for (k = 0; k < n; k++)
+					{
+						oids[k] = get_u32(&s);
+						names[k] = get_str(&s, NAMEDATALEN, "participant name");
+					}
+					insert_decision(origin, xid, outcome, conditional, dterm, at,
+									n, oids, names);
 				}
 			}
 			else

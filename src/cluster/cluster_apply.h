@@ -14,9 +14,27 @@
  *					system identifier, else max(node_id) + 1 (ids are never
  *					reused).  The result of applying it is the id.
  *
+ *	ENTRY_DECISION	u8 outcome (1 commit, 2 abort), u8 conditional, u64 xid,
+ *					i64 proposed-at, str origin, u16 count, then per
+ *					participant: u32 OID (in the origin's catalog), str
+ *					server name.  The decision of a distributed transaction:
+ *					origin is the gid prefix of the coordinator that ran it
+ *					(distx.gid_prefix() there), xid its transaction.  The
+ *					first decision for (origin, xid) wins: later ones change
+ *					nothing, and the result of applying any of them is the
+ *					winning outcome (1 commit, 2 abort).  conditional: the
+ *					commit holds only if the origin's xid committed (the
+ *					transaction also wrote on the origin).
+ *	ENTRY_FORGET	u64 xid, str origin.  Drops the decision once every
+ *					participant is resolved.
+ *
+ * str: u16 length, bytes (no NUL).
+ *
  * Snapshot format: "DXSN" u32 version, then sections: u8 tag, u32 length,
  * payload.  Tag 1 (nodes): u32 count, then per node u64 id, u64 system id,
- * i64 added_at, u16 name length, name.
+ * i64 added_at, str name.  Tag 2 (decisions): u32 count, then per decision
+ * str origin, u64 xid, u8 outcome, u8 conditional, u64 term, i64
+ * decided_at, u16 count, per participant u32 OID and str name.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,10 +45,24 @@
 #include "raft/raft.h"
 
 #define ENTRY_NODE_ADD		1
+#define ENTRY_DECISION		2
+#define ENTRY_FORGET		3
+
+#define DECISION_COMMIT		1
+#define DECISION_ABORT		2
+
+#define DECISION_ORIGIN_MAX	200	/* bytes of an origin (gid prefix) */
 
 /* encoders: palloc'ed entry bytes */
 extern uint8 *cluster_encode_node_add(const char *name, uint64 system_id,
 									  uint32 *len);
+
+extern uint8 *cluster_encode_decision(const char *origin, uint64 xid,
+									  int outcome, bool conditional,
+									  const Oid *oids, const char *const *names,
+									  int n, uint32 *len);
+extern uint8 *cluster_encode_forget(const char *origin, uint64 xid,
+									uint32 *len);
 
 /*
  * Apply committed entries (every type; only NORMAL ones change tables) and
