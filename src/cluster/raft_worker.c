@@ -463,8 +463,23 @@ process_ready(void)
 			storage_failed("append to the Raft log");
 		if (dxs_sync(store) < 0)
 			storage_failed("fsync the Raft log");
-		if (rd.has_hard_state && dxs_set_hard_state(store, &rd.hard_state) < 0)
-			storage_failed("write the Raft hard state");
+		if (rd.has_hard_state)
+		{
+			raft_hard_state cur;
+
+			/*
+			 * Only term and vote must be durable before messages go out.
+			 * The commit index is written along with them but not for
+			 * itself: that would cost a rename and two fsyncs per commit.
+			 * raft_restore() takes the commit index to be at least the
+			 * applied index, which the tables keep durably, and learns the
+			 * rest from the leader.
+			 */
+			dxs_hard_state(store, &cur);
+			if ((cur.term != rd.hard_state.term || cur.vote != rd.hard_state.vote) &&
+				dxs_set_hard_state(store, &rd.hard_state) < 0)
+				storage_failed("write the Raft hard state");
+		}
 
 		/* 4 */
 		for (i = 0; i < rd.n_messages; i++)
