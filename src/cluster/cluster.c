@@ -786,7 +786,7 @@ distx_cluster_init(PG_FUNCTION_ARGS)
 	launch_worker();
 
 	/* this node's name in the replicated state */
-	entry = cluster_encode_node_add(name, id.system_id, &len);
+	entry = cluster_encode_node_add(name, id.system_id, false, &len);
 	cluster_propose(PROPOSAL_ENTRY, 0, entry, len, &out);
 	if (out.rc != PROPOSAL_OK || out.result != 1)
 		ereport(ERROR,
@@ -1220,7 +1220,7 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 					 errhint("A node leaves its cluster only by being removed; a fresh server can be added.")));
 
 		/* its id in the replicated state (the same one again on a retry) */
-		entry = cluster_encode_node_add(server, w.system_id, &len);
+		entry = cluster_encode_node_add(server, w.system_id, w.node_id == 0, &len);
 		cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, &out);
 		check_outcome(&out, "giving the node an id");
 		node_id = out.result;
@@ -1320,6 +1320,13 @@ distx_cluster_join(PG_FUNCTION_ARGS)
 		launch_worker();
 		PG_RETURN_VOID();
 	}
+	/*
+	 * A fresh member starts from an empty replicated state: what the tables
+	 * may hold from an earlier membership (pg_distx removed by hand) would
+	 * not match the new, empty log.  The leader sends everything again.
+	 */
+	cluster_reset_replicated_state();
+
 	memset(&id, 0, sizeof(id));
 	id.cluster_id = cluster_id;
 	id.node_id = node_id;

@@ -191,7 +191,8 @@ get_name(Reader *r)
  */
 
 uint8 *
-cluster_encode_node_add(const char *name, uint64 system_id, uint32 *len)
+cluster_encode_node_add(const char *name, uint64 system_id, bool fresh,
+						uint32 *len)
 {
 	StringInfoData buf;
 	size_t		nlen = strlen(name);
@@ -202,6 +203,7 @@ cluster_encode_node_add(const char *name, uint64 system_id, uint32 *len)
 				 errmsg("node name \"%s\" is too long", name)));
 	initStringInfo(&buf);
 	put_u8(&buf, ENTRY_NODE_ADD);
+	put_u8(&buf, fresh ? NODE_ADD_FRESH : 0);
 	put_u64(&buf, system_id);
 	put_u64(&buf, (uint64) GetCurrentTimestamp());
 	put_u16(&buf, (uint16) nlen);
@@ -273,6 +275,7 @@ run(const char *sql, int nargs, Oid *types, Datum *values)
 static int64
 apply_node_add(Reader *r)
 {
+	uint8		flags = get_u8(r);
 	uint64		sysid = get_u64(r);
 	TimestampTz at = (TimestampTz) get_u64(r);
 	char	   *name = get_name(r);
@@ -296,11 +299,17 @@ apply_node_add(Reader *r)
 		int64		old_sysid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 															SPI_tuptable->tupdesc, 2, &isnull));
 
-		if ((uint64) old_sysid == sysid)
-			return old_id;		/* a retry, or the same server again */
+		/*
+		 * A retry, or the same server again with its Raft state.  A server
+		 * without Raft state (fresh) never gets an old id back, even with
+		 * the same system identifier: it would have forgotten the vote it
+		 * may have cast under that id in the current term.
+		 */
+		if ((uint64) old_sysid == sysid && !(flags & NODE_ADD_FRESH))
+			return old_id;
 	}
 
-	/* a new server under this name (or a new one): a new id */
+	/* a new server under this name, or a fresh one: a new id */
 	run("SELECT coalesce(max(node_id), 0) + 1 FROM distx.cluster_nodes",
 		0, NULL, NULL);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -493,6 +502,17 @@ cluster_apply_entries(const raft_entry *entries, size_t n, int64 *results)
 	}
 	if (entries[n - 1].index > applied)
 		store_applied(entries[n - 1].index, entries[n - 1].term);
+	SPI_finish();
+}
+
+void
+cluster_reset_replicated_state(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run("DELETE FROM distx.cluster_nodes", 0, NULL, NULL);
+	run("DELETE FROM distx.cluster_decisions", 0, NULL, NULL);
+	store_applied(0, 0);
 	SPI_finish();
 }
 

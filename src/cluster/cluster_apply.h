@@ -8,11 +8,14 @@
  *
  * Entry format: u8 kind, then the kind's fields, integers little-endian.
  *
- *	ENTRY_NODE_ADD	u64 system id, i64 proposed-at (timestamptz), u16 name
- *					length, name.  Gives the server of that name a node id:
- *					its existing id when the name is known with the same
- *					system identifier, else max(node_id) + 1 (ids are never
- *					reused).  The result of applying it is the id.
+ *	ENTRY_NODE_ADD	u8 flags, u64 system id, i64 proposed-at (timestamptz),
+ *					u16 name length, name.  Gives the server of that name a
+ *					node id: its existing id when the name is known with the
+ *					same system identifier and the server still has its Raft
+ *					state (flag NODE_ADD_FRESH clear), else max(node_id) + 1
+ *					(ids are never reused, and a server that lost its Raft
+ *					state never gets its old id back: it would have forgotten
+ *					its vote).  The result of applying it is the id.
  *
  *	ENTRY_DECISION	u8 outcome (1 commit, 2 abort), u8 conditional, u64 xid,
  *					i64 proposed-at, str origin, u16 count, then per
@@ -45,6 +48,7 @@
 #include "raft/raft.h"
 
 #define ENTRY_NODE_ADD		1
+#define NODE_ADD_FRESH		0x01	/* the server has no Raft identity */
 #define ENTRY_DECISION		2
 #define ENTRY_FORGET		3
 
@@ -55,7 +59,7 @@
 
 /* encoders: palloc'ed entry bytes */
 extern uint8 *cluster_encode_node_add(const char *name, uint64 system_id,
-									  uint32 *len);
+									  bool fresh, uint32 *len);
 
 extern uint8 *cluster_encode_decision(const char *origin, uint64 xid,
 									  int outcome, bool conditional,
@@ -71,6 +75,9 @@ extern uint8 *cluster_encode_forget(const char *origin, uint64 xid,
  */
 extern void cluster_apply_entries(const raft_entry *entries, size_t n,
 								  int64 *results);
+
+/* Empty the replicated tables, applied index 0 (a fresh member). */
+extern void cluster_reset_replicated_state(void);
 
 /* The applied index stored in distx.raft_applied (inside a transaction). */
 extern uint64 cluster_applied_index(void);

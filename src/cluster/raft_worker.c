@@ -400,6 +400,7 @@ settle_proposals(const raft_entry *entries, size_t n, const int64 *results)
 static void
 apply_committed(const raft_entry *entries, size_t n)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	int64	   *results = palloc0(sizeof(int64) * n);
 	bool		members_changed = false;
 	size_t		i;
@@ -417,6 +418,7 @@ apply_committed(const raft_entry *entries, size_t n)
 		reload_members();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	settle_proposals(entries, n, results);
@@ -426,6 +428,8 @@ apply_committed(const raft_entry *entries, size_t n)
 static void
 install_snapshot(const raft_snapshot *snap)
 {
+	MemoryContext caller = CurrentMemoryContext;
+
 	if (dxs_save_snapshot(store, snap) < 0)
 		storage_failed("save a snapshot");
 	StartTransactionCommand();
@@ -434,6 +438,7 @@ install_snapshot(const raft_snapshot *snap)
 	reload_members();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
 	LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
 	cluster_shared->applied = snap->index;
 	LWLockRelease(cluster_shared->lock);
@@ -690,6 +695,7 @@ publish_status(void)
 static void
 maybe_compact(void)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	const raft_snapshot *snap = dxs_snapshot(store);
 	raft_index	snap_index = snap ? snap->index : 0;
 	raft_index	applied = raft_get_applied(node);
@@ -701,11 +707,17 @@ maybe_compact(void)
 	if (applied <= snap_index ||
 		dxs_last_index(store) - snap_index < (uint64) distx_raft_snapshot_threshold)
 		return;
+	/*
+	 * The snapshot is built in the caller's memory: inside the transaction
+	 * the current context is the transaction's, gone at its commit.
+	 */
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(caller);
 	data = cluster_snapshot_make(&len);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
 
 	rc = raft_compact(node, applied, data, len, &meta);
 	if (rc != RAFT_OK)

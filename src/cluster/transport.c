@@ -368,10 +368,15 @@ peer_read_results(Peer *p)
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		{
 			const char *msg = PQresultErrorMessage(res);
+			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-			/* the peer refused the batch: keep the connection, say why */
+			/*
+			 * The peer refused the batch: keep the connection, say why.  A
+			 * peer whose Raft worker is starting or stopping (57P03) is
+			 * normal for a moment, so that is only a LOG line.
+			 */
 			if (strcmp(p->last_error, msg) != 0)
-				ereport(WARNING,
+				ereport(state && strcmp(state, "57P03") == 0 ? LOG : WARNING,
 						(errmsg("distx raft: node %llu (\"%s\") refused messages",
 								(unsigned long long) p->id, p->name),
 						 errdetail_internal("%s", msg)));

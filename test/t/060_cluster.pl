@@ -177,5 +177,18 @@ is($vid, substr($victim, 1), "$victim is added again under its id");
 $c = converged_all(qw(n1 n2 n3));
 like($c // '', qr/^n\d \d+ \d+ 3 1:n1,2:n2,3:n3$/, 'three voters again') or diag($c);
 
+# --- a member that lost its Raft state comes back under a new id ----------
+
+q1($nodes{n1}, q{SELECT distx.cluster_remove_node('n3')});
+$nodes{n3}->stop('fast');
+PostgreSQL::Test::Utils::system_or_bail('rm', '-rf', $nodes{n3}->data_dir . '/pg_distx');
+$nodes{n3}->start;
+is(q1($nodes{n3}, q{SELECT count(*) FROM distx.raft_status}), '0',
+	'without pg_distx the server is no member');
+is(q1($nodes{n2}, q{SELECT distx.cluster_add_node('n3')}), '4',
+	'added again, it gets a new id (it forgot its votes)');
+$c = converged_all(qw(n1 n2 n3));
+like($c // '', qr/^n\d \d+ \d+ 3 1:n1,2:n2,4:n3$/, 'three voters, n3 as node 4') or diag($c);
+
 $nodes{$_}->stop foreach qw(n1 n2 n3);
 done_testing();

@@ -104,5 +104,21 @@ my $all = q1($n{$up[0]}, $dec);
 is(q1($n{$down}, $dec), $all, 'with every decision');
 is(q1($n{$down}, q{SELECT count(*) FROM distx.cluster_decisions}), '72', '72 of them');
 
+# --- a large snapshot (more than malloc's mmap threshold) -----------------
+
+my $lname = wait_leader($nodes, undef, qw(n1 n2 n3));
+my $wpid = q1($n{$lname}, q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'distx raft'});
+my $long = join(',', map { 'participant_with_a_rather_long_name_number_' . $_ } 1 .. 4);
+q1($n{$lname}, qq{SELECT count(distx._cluster_decide('big_snapshot_origin_', x::text::xid8, true, false, '{$long}'))
+	FROM generate_series(1, 600) x});
+ok(defined converged($nodes, qw(n1 n2 n3)), '600 more decisions replicated');
+ok(q1($n{$lname}, q{SELECT sum(length(origin) + length(array_to_string(participants, '')))
+	FROM distx.cluster_decisions}) > 100000, 'the state holds over 100 kB of names (its snapshot about 150 kB)');
+is(q1($n{$lname}, q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'distx raft'}), $wpid,
+	'the Raft worker of the leader compacted it without restarting');
+$n{$lname}->restart;
+ok(defined converged($nodes, qw(n1 n2 n3)), 'the leader restarts from its large snapshot');
+is(q1($n{$lname}, q{SELECT count(*) FROM distx.cluster_decisions}), '672', 'with every decision');
+
 $n{$_}->stop foreach qw(n1 n2 n3);
 done_testing();
