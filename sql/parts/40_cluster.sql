@@ -97,6 +97,12 @@ AS 'MODULE_PATHNAME', 'distx_cluster_join'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION distx._cluster_join(bigint, bigint, name) FROM PUBLIC;
 
+CREATE FUNCTION distx._cluster_leave(cluster_id bigint, node_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'distx_cluster_leave'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION distx._cluster_leave(bigint, bigint) FROM PUBLIC;
+
 CREATE FUNCTION distx._raft_deliver(cluster_id bigint, from_id bigint,
 	from_name text, batch bytea)
 RETURNS bigint

@@ -65,6 +65,7 @@ PG_FUNCTION_INFO_V1(distx_leader);
 PG_FUNCTION_INFO_V1(distx_raft_propose);
 PG_FUNCTION_INFO_V1(distx_cluster_decide);
 PG_FUNCTION_INFO_V1(distx_cluster_forget);
+PG_FUNCTION_INFO_V1(distx_cluster_leave);
 
 ClusterShared *cluster_shared = NULL;
 
@@ -1261,6 +1262,32 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(node_id);
 }
 
+/* distx._cluster_leave on a removed node */
+static void
+tell_leave(const char *server, uint64 cluster_id, uint64 id)
+{
+	DistxNode  *node = node_lookup(server, false);
+	PGconn	   *volatile conn = conn_connect(node);
+	char		a[32],
+				b[32];
+	const char *values[2];
+
+	snprintf(a, sizeof(a), INT64_FORMAT, (int64) cluster_id);
+	snprintf(b, sizeof(b), INT64_FORMAT, (int64) id);
+	values[0] = a;
+	values[1] = b;
+	PG_TRY();
+	{
+		(void) remote_value(conn, server, "SELECT distx._cluster_leave($1, $2)::text",
+							2, values);
+	}
+	PG_FINALLY();
+	{
+		conn_close(conn);
+	}
+	PG_END_TRY();
+}
+
 Datum
 distx_cluster_remove_node(PG_FUNCTION_ARGS)
 {
@@ -1269,6 +1296,8 @@ distx_cluster_remove_node(PG_FUNCTION_ARGS)
 	uint64		id = 0;
 	ProposalOutcome out;
 	int			i;
+
+	MemoryContext caller = CurrentMemoryContext;
 
 	require_admin("distx.cluster_remove_node()");
 	require_worker_database();
@@ -1289,6 +1318,75 @@ distx_cluster_remove_node(PG_FUNCTION_ARGS)
 				 errmsg("cannot remove the last member of the cluster")));
 	cluster_propose_anywhere(PROPOSAL_CONFIG_REMOVE, id, NULL, 0, &out);
 	check_outcome(&out, "the membership change");
+
+	/*
+	 * Tell the removed node, so that its Raft worker stops rather than try
+	 * elections nobody answers.  Best effort: a node that is down keeps its
+	 * identity, and its requests are ignored by the others (leader lease).
+	 */
+	PG_TRY();
+	{
+		tell_leave(server, c->cluster_id, id);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(WARNING,
+				(errmsg("distx node \"%s\" was removed, but could not be told so", server),
+				 errdetail_internal("%s", edata->message),
+				 errhint("Its Raft worker keeps running until it is told; its requests are ignored by the cluster.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
+}
+
+/* distx._cluster_leave(cluster_id, node_id): this node was removed */
+Datum
+distx_cluster_leave(PG_FUNCTION_ARGS)
+{
+	uint64		cluster_id = (uint64) PG_GETARG_INT64(0);
+	uint64		node_id = (uint64) PG_GETARG_INT64(1);
+	dxs_identity id;
+	char		err[DXS_ERR_LEN];
+	TimestampTz deadline;
+	int			rc;
+
+	require_admin("distx._cluster_leave()");
+	rc = dxs_identity_read(cluster_dir(), &id, err, sizeof(err));
+	if (rc < 0)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err)));
+	if (rc == 0)
+		PG_RETURN_VOID();		/* not (or no longer) a member */
+	if (id.cluster_id != cluster_id || id.node_id != node_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this server is node %llu of distx cluster %llu, not node %llu of cluster %llu",
+						(unsigned long long) id.node_id, (unsigned long long) id.cluster_id,
+						(unsigned long long) node_id, (unsigned long long) cluster_id)));
+	LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
+	cluster_shared->leave_requested = true;
+	LWLockRelease(cluster_shared->lock);
+	wake_worker();
+
+	/* wait until the worker has put the files aside */
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), distx_raft_proposal_timeout);
+	while (cluster_is_member())
+	{
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("the distx Raft worker of this server did not stop"),
+					 errhint("It stops when it runs again; or remove the directory pg_distx while the server is stopped.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 20, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 	PG_RETURN_VOID();
 }
 

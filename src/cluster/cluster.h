@@ -117,6 +117,8 @@ typedef struct ClusterShared
 	pid_t		worker_pid;
 	Latch	   *worker_latch;
 	bool		worker_launching;	/* a dynamic worker was registered */
+	bool		leave_requested;	/* removed from the cluster: stop, and
+									 * put the identity aside */
 	ClusterWorkerState state;
 	char		last_error[CLUSTER_ERR_LEN];
 

@@ -30,7 +30,10 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -787,6 +790,60 @@ transfer_before_shutdown(void)
 	transport_progress(NULL, 0);
 }
 
+static bool
+leave_requested(void)
+{
+	bool		r;
+
+	LWLockAcquire(cluster_shared->lock, LW_SHARED);
+	r = cluster_shared->leave_requested;
+	LWLockRelease(cluster_shared->lock);
+	return r;
+}
+
+/*
+ * This node was removed from the cluster (distx._cluster_leave, called by
+ * the node that removed it once the removal was committed): put the Raft
+ * files aside (pg_distx -> pg_distx.removed.<time>, kept for inspection),
+ * and stop for good.  The server is no member any more; adding it again
+ * gives it a new id.
+ */
+static void
+leave_cluster(void)
+{
+	char	   *dir = cluster_dir();
+	char	   *aside = psprintf("%s.removed.%ld", dir, (long) time(NULL));
+	int			fd;
+
+	transport_shutdown();
+	dxs_close(store);
+	store = NULL;
+	if (rename(dir, aside) < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("distx raft: could not rename \"%s\" to \"%s\": %m", dir, aside)));
+	fd = open(DataDir, O_RDONLY);
+	if (fd < 0 || fsync(fd) < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("distx raft: could not fsync the data directory: %m")));
+	close(fd);
+	LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
+	cluster_shared->leave_requested = false;
+	cluster_shared->has_identity = false;
+	cluster_shared->cluster_id = 0;
+	cluster_shared->node_id = 0;
+	cluster_shared->node_name[0] = '\0';
+	cluster_shared->nmembers = 0;
+	cluster_shared->npeers = 0;
+	LWLockRelease(cluster_shared->lock);
+	ereport(LOG,
+			(errmsg("distx raft: this server was removed from cluster %llu; its Raft files are kept in \"%s\"",
+					(unsigned long long) ident.cluster_id, aside)));
+	/* exit code 0: the postmaster does not start this worker again */
+	proc_exit(0);
+}
+
 /* ------------------------------------------------------------------
  * Main
  * ------------------------------------------------------------------
@@ -872,6 +929,8 @@ distx_raft_worker_main(Datum main_arg)
 
 		process_ready();
 		publish_status();
+		if (leave_requested())
+			leave_cluster();
 
 		now = GetCurrentTimestamp();
 		timeout = Max(0, TimestampDifferenceMilliseconds(now, next_tick));
