@@ -43,6 +43,12 @@ is(q1($n{$healthy}, q{SELECT coalesce(distx.leader(), '-')}), '-',
 	"$healthy cannot win alone: no leader while $broken cannot persist");
 like(slurp_file($n{$broken}->logfile, $off), qr/Raft worker stops rather than go on with state that is not durable/,
 	'the error says why it stopped');
+my $t0 = time();
+like(psql_error($n{$healthy}, 'postgres',
+	q{SET distx.raft_proposal_timeout = '1s'; SELECT distx._cluster_decide('o_', '7', true, false, '{p1}')}),
+	qr/(has no leader|timed out waiting for the distx cluster)/,
+	'a change proposed without a leader fails with a clear error');
+ok(time() - $t0 < 5, 'after the proposal timeout');
 
 chmod 0700, $dir or die "chmod: $!";
 my $new = wait_leader($nodes, $leader, $broken, $healthy);
