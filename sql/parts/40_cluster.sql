@@ -139,7 +139,7 @@ CREATE FUNCTION distx._raft_status(OUT node_id bigint, OUT node text,
 	OUT last_index bigint, OUT match_index bigint, OUT next_index bigint,
 	OUT progress text, OUT last_contact_ms bigint, OUT connected boolean,
 	OUT messages_dropped bigint, OUT last_error text, OUT cluster_id bigint,
-	OUT coordinator boolean)
+	OUT coordinator boolean, OUT last_heard_at timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'distx_raft_status'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -150,8 +150,9 @@ SELECT s.node_id, s.node, s.is_self, s.voter, s.role, s.term, s.leader,
 	   s.match_index, s.next_index, s.progress,
 	   s.last_contact_ms * interval '1 millisecond' AS last_contact,
 	   s.connected, s.messages_dropped, s.last_error, s.cluster_id,
-	   s.coordinator
+	   s.coordinator,
+	   clock_timestamp() - s.last_heard_at AS last_heard
 FROM distx._raft_status() s;
 COMMENT ON VIEW distx.raft_status IS
-'this node''s Raft state (first row: role, term, leader, commit and applied index, whether it acts as the coordinator) and, per peer, replication progress (match/next index, last contact: known on the leader) and the link to it';
+'this node''s Raft state (first row: role, term, leader, commit and applied index, whether it acts as the coordinator) and, per peer, replication progress (match/next index, last contact: known on the leader), the link to it and how long ago a message from it arrived (every node)';
 GRANT SELECT ON distx.raft_status TO PUBLIC;

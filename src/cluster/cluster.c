@@ -1560,8 +1560,8 @@ distx_raft_status(PG_FUNCTION_ARGS)
 
 	for (i = 0; i < nids; i++)
 	{
-		Datum		values[19];
-		bool		nulls[19];
+		Datum		values[20];
+		bool		nulls[20];
 		uint64		id = ids[i];
 		bool		self = id == c->node_id;
 		const char *name = member_name(c, id);
@@ -1634,6 +1634,10 @@ distx_raft_status(PG_FUNCTION_ARGS)
 			values[18] = BoolGetDatum(acting != 0);
 		else
 			nulls[18] = true;
+		if (pi && pi->last_heard != 0)
+			values[19] = TimestampTzGetDatum(pi->last_heard);
+		else
+			nulls[19] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -95,6 +95,7 @@ typedef struct ClusterPeerInfo
 	bool		connected;
 	uint64		sent;			/* messages handed to libpq */
 	uint64		dropped;		/* messages dropped (queue full, no link) */
+	TimestampTz last_heard;		/* a message from it last arrived (0: never) */
 	char		last_error[CLUSTER_ERR_LEN];
 } ClusterPeerInfo;
 

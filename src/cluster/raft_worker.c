@@ -681,10 +681,20 @@ publish_status(void)
 	int			n;
 	TimestampTz now = GetCurrentTimestamp();
 	uint64		acting;
+	int			i;
 
 	raft_get_status(node, &st);
 	acting = acting_term(&st, now);
 	n = transport_status(peers, RAFT_MAX_VOTERS);
+	for (i = 0; i < n; i++)
+	{
+		int			k;
+
+		peers[i].last_heard = 0;
+		for (k = 0; k < n_heard; k++)
+			if (heard[k].id == peers[i].id)
+				peers[i].last_heard = heard[k].at;
+	}
 	LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
 	cluster_shared->status = st;
 	cluster_shared->status_at = now;

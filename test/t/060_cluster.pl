@@ -69,6 +69,8 @@ like($c // '', qr/^n1 \d+ \d+ 3 1:n1,2:n2,3:n3$/, 'three voters, n1 leads')
   or diag($c);
 is(q1($nodes{n1}, q{SELECT count(*) FROM distx.raft_status WHERE NOT is_self AND connected AND match_index > 0}),
 	'2', 'the leader replicates to both followers');
+is(q1($nodes{n3}, q{SELECT last_heard < interval '2 s' FROM distx.raft_status WHERE node = 'n1'}),
+	't', 'a follower shows when it last heard from the leader');
 is(q1($nodes{n3}, q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'distx raft'}),
 	'1', 'a member runs one Raft worker');
 is(q1($nodes{n3}, qq{SELECT cluster_id = $cid FROM distx.raft_status WHERE is_self}), 't',
