@@ -20,11 +20,15 @@ REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir)
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+# track header dependencies, so that a changed header rebuilds what uses it
+PG_CFLAGS += -MMD -MP
 SHLIB_LINK_INTERNAL = -lpq
-EXTRA_CLEAN = sql/distx--0.1.sql
+EXTRA_CLEAN = sql/distx--0.1.sql $(OBJS:.o=.d)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+-include $(OBJS:.o=.d)
 
 sql/distx--0.1.sql: $(SQL_PARTS)
 	cat $^ > $@
