@@ -150,3 +150,15 @@ psql_node() {
 	shift
 	as_pg psql -X -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
 }
+
+# One run at a time on this machine: every run installs distx system-wide,
+# so two runs from different checkouts would test each other's build.  The
+# script re-executes itself under flock (-o: servers it starts do not hold
+# the lock).
+if [ -z "${DISTX_RUN_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
+	export DISTX_RUN_LOCKED=1
+	if ! flock -n /tmp/distx-run.lock true 2>/dev/null; then
+		say "== waiting for another distx run to finish (/tmp/distx-run.lock)"
+	fi
+	exec flock -o /tmp/distx-run.lock bash "$0" "$@"
+fi
