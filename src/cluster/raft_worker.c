@@ -673,6 +673,8 @@ acting_term(const raft_status *st, TimestampTz now)
 	return fresh >= st->config.n / 2 + 1 ? st->term : 0;
 }
 
+static uint64 last_acting = 0;
+
 static void
 publish_status(void)
 {
@@ -702,6 +704,11 @@ publish_status(void)
 	memcpy(cluster_shared->peers, peers, sizeof(ClusterPeerInfo) * n);
 	cluster_shared->npeers = n;
 	LWLockRelease(cluster_shared->lock);
+
+	/* a new coordinator: recovery runs at once, not at its next interval */
+	if (acting != 0 && acting != last_acting)
+		distx_wake_worker();
+	last_acting = acting;
 }
 
 /* compact the log into a snapshot of the tables once it is long enough */
@@ -900,6 +907,14 @@ distx_raft_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(distx_database, NULL, 0);
 	pgstat_report_appname("distx raft");
+
+	/*
+	 * The tables are applied from the log, which is durable already, and
+	 * the applied index is stored in the same transaction as the effects:
+	 * a commit lost in a crash is applied again from the log.  So the apply
+	 * transactions need not wait for their WAL flush.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
 	cluster_shared->has_identity = true;

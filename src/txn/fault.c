@@ -29,7 +29,8 @@ fault_define_gucs(void)
 	DefineCustomStringVariable("distx.fault_point",
 							   "Test only: 2PC step at which to inject a fault.",
 							   "One of before_prepare, between_prepares, after_prepares, "
-							   "after_decision, between_commit_prepared.",
+							   "after_raft_decision (cluster only), after_decision, "
+							   "between_commit_prepared.",
 							   &distx_fault_point, "",
 							   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);

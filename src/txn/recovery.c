@@ -57,6 +57,7 @@
 #include "utils/xid8.h"
 
 #include "distx.h"
+#include "cluster/cluster.h"
 #include "cluster/state.h"
 #include "remote/connection.h"
 #include "remote/health.h"
@@ -195,11 +196,21 @@ typedef struct FxidEntry
 	FullTransactionId fxid;
 } FxidEntry;
 
+typedef struct RecoverNodeCtx
+{
+	const char *prefix;
+	HTAB	   *unresolved;
+	RecoveryResult *result;
+} RecoverNodeCtx;
+
 /* resolve the gids of one node; errors are raised */
 static void
-recover_node(DistxNode *node, const char *prefix, HTAB *unresolved,
-			 RecoveryResult *result)
+recover_node(DistxNode *node, void *arg)
 {
+	RecoverNodeCtx *ctx = arg;
+	const char *prefix = ctx->prefix;
+	HTAB	   *unresolved = ctx->unresolved;
+	RecoveryResult *result = ctx->result;
 	PGconn	   *volatile conn = NULL;
 	PGresult   *volatile res = NULL;
 	volatile int in_doubt = 0;
@@ -294,26 +305,121 @@ recover_node(DistxNode *node, const char *prefix, HTAB *unresolved,
 	health_set_in_doubt(node->serverid, in_doubt);
 }
 
+void
+recovery_lock(LOCKTAG *tag)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0x64697374, 0x7265, 3);
+	(void) LockAcquire(tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Run fn(node, arg) for one node in a subtransaction, bounded by
+ * distx.cleanup_timeout.  A failure is a WARNING, and the node is retried
+ * with backoff (with respect_backoff, a node whose backoff has not passed
+ * is skipped); *next_due gets the earliest such retry.  Returns whether fn
+ * completed.
+ */
+bool
+recovery_on_node(Oid serverid, bool respect_backoff, long *next_due,
+				 RecoveryResult *result, RecoveryNodeFn fn, void *arg)
+{
+	NodeRetry  *retry = node_retry(serverid);
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	TimestampTz now = GetCurrentTimestamp();
+	volatile bool ok = false;
+
+	if (respect_backoff && retry->next_at > now)
+	{
+		long		due = TimestampDifferenceMilliseconds(now, retry->next_at);
+
+		if (*next_due < 0 || due < *next_due)
+			*next_due = due;
+		result->unreachable++;
+		return false;
+	}
+	if (node_timeout_id == MAX_TIMEOUTS)
+		node_timeout_id = RegisterTimeout(USER_TIMEOUT, node_timeout_handler);
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		DistxNode  *node = node_lookup_by_oid(serverid, GetUserId(), false);
+
+		node_timed_out = false;
+		enable_timeout_after(node_timeout_id, distx_cleanup_timeout);
+		fn(node, arg);
+		node_timeout_disable();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		retry->attempts = 0;
+		retry->next_at = 0;
+		ok = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		long		delay;
+		ForeignServer *server;
+
+		node_timeout_disable();
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (node_timed_out)
+		{
+			pfree(edata->message);
+			edata->message = psprintf("no answer within distx.cleanup_timeout (%d ms)",
+									  distx_cleanup_timeout);
+			edata->sqlerrcode = ERRCODE_CONNECTION_FAILURE;
+		}
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+
+		delay = backoff_delay(retry->attempts, distx_retry_base_delay,
+							  distx_retry_max_delay);
+		retry->attempts++;
+		retry->next_at = TimestampTzPlusMilliseconds(now, delay);
+		if (*next_due < 0 || delay < *next_due)
+			*next_due = delay;
+		result->unreachable++;
+		server = GetForeignServerExtended(serverid, FSV_MISSING_OK);
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("distx recovery could not reach node \"%s\": %s",
+						server ? server->servername : "?", edata->message),
+				 errdetail("Retrying in %ld ms.", delay)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 long
 recovery_pass(bool respect_backoff, RecoveryResult *result)
 {
 	List	   *servers;
-	List	   *volatile reached = NIL;
+	List	   *reached = NIL;
 	ListCell   *lc;
 	char	   *prefix;
 	HTAB	   *unresolved;
 	HASHCTL		ctl;
 	FullTransactionId horizon;
 	LOCKTAG		tag;
-	volatile long next_due = -1;
-	TimestampTz now = GetCurrentTimestamp();
+	long		next_due = -1;
 	int			i;
+	RecoverNodeCtx ctx;
+
+	if (cluster_is_member())
+		return recovery_pass_cluster(respect_backoff, result);
 
 	memset(result, 0, sizeof(*result));
 
 	/* one pass at a time per database (the worker and distx.recover()) */
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x64697374, 0x7265, 3);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	recovery_lock(&tag);
 
 	/* 1. the horizon */
 	horizon = full_xid(GetOldestActiveTransactionId());
@@ -325,82 +431,18 @@ recovery_pass(bool respect_backoff, RecoveryResult *result)
 	unresolved = hash_create("distx unresolved", 64, &ctl,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	if (node_timeout_id == MAX_TIMEOUTS)
-		node_timeout_id = RegisterTimeout(USER_TIMEOUT, node_timeout_handler);
-
 	/* 2 and 3, node by node, each in a subtransaction */
+	ctx.prefix = prefix;
+	ctx.unresolved = unresolved;
+	ctx.result = result;
 	servers = node_list_all();
 	foreach(lc, servers)
 	{
 		Oid			serverid = lfirst_oid(lc);
-		NodeRetry  *retry = node_retry(serverid);
-		MemoryContext oldcontext = CurrentMemoryContext;
-		ResourceOwner oldowner = CurrentResourceOwner;
 
-		if (respect_backoff && retry->next_at > now)
-		{
-			long		due = TimestampDifferenceMilliseconds(now, retry->next_at);
-
-			if (next_due < 0 || due < next_due)
-				next_due = due;
-			result->unreachable++;
-			continue;
-		}
-
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcontext);
-		PG_TRY();
-		{
-			DistxNode  *node = node_lookup_by_oid(serverid, GetUserId(), false);
-
-			node_timed_out = false;
-			enable_timeout_after(node_timeout_id, distx_cleanup_timeout);
-			recover_node(node, prefix, unresolved, result);
-			node_timeout_disable();
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
+		if (recovery_on_node(serverid, respect_backoff, &next_due, result,
+							 recover_node, &ctx))
 			reached = lappend_oid(reached, serverid);
-			retry->attempts = 0;
-			retry->next_at = 0;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-			long		delay;
-			ForeignServer *server;
-
-			node_timeout_disable();
-			MemoryContextSwitchTo(oldcontext);
-			edata = CopyErrorData();
-			FlushErrorState();
-			if (node_timed_out)
-			{
-				pfree(edata->message);
-				edata->message = psprintf("no answer within distx.cleanup_timeout (%d ms)",
-										  distx_cleanup_timeout);
-				edata->sqlerrcode = ERRCODE_CONNECTION_FAILURE;
-			}
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-
-			delay = backoff_delay(retry->attempts, distx_retry_base_delay,
-								  distx_retry_max_delay);
-			retry->attempts++;
-			retry->next_at = TimestampTzPlusMilliseconds(now, delay);
-			if (next_due < 0 || delay < next_due)
-				next_due = delay;
-			result->unreachable++;
-			server = GetForeignServerExtended(serverid, FSV_MISSING_OK);
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("distx recovery could not reach node \"%s\": %s",
-							server ? server->servername : "?", edata->message),
-					 errdetail("Retrying in %ld ms.", delay)));
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
 	}
 
 	/* 4. forget decisions that are fully resolved */

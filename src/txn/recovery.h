@@ -8,6 +8,9 @@
 #ifndef DISTX_RECOVERY_H
 #define DISTX_RECOVERY_H
 
+#include "remote/node.h"
+#include "storage/lock.h"
+
 typedef struct RecoveryResult
 {
 	int			committed;		/* COMMIT PREPARED done */
@@ -30,6 +33,22 @@ extern void recovery_define_gucs(void);
  * until the next node is due (-1: none is waiting).
  */
 extern long recovery_pass(bool respect_backoff, RecoveryResult *result);
+
+/* the same in a Raft cluster (recovery_cluster.c): on the acting coordinator */
+extern long recovery_pass_cluster(bool respect_backoff, RecoveryResult *result);
+
+/* one pass at a time per database: take the lock (held to transaction end) */
+extern void recovery_lock(LOCKTAG *tag);
+
+typedef void (*RecoveryNodeFn) (DistxNode *node, void *arg);
+
+/*
+ * Run fn(node, arg) for one node in a subtransaction, bounded by
+ * distx.cleanup_timeout, with per-node backoff; false if it failed (a
+ * WARNING says why) or the node's backoff has not passed.
+ */
+extern bool recovery_on_node(Oid serverid, bool respect_backoff, long *next_due,
+							 RecoveryResult *result, RecoveryNodeFn fn, void *arg);
 
 /* full-jitter exponential backoff delay for the n-th retry, in ms */
 extern long backoff_delay(int attempt, int base_ms, int max_ms);

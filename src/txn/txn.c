@@ -33,7 +33,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "cluster/cluster.h"
+#include "cluster/cluster_apply.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
+#include "replication/message.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -61,6 +66,17 @@ static TxnShared *txn_shared = NULL;
 
 /* this backend's distributed transaction */
 static bool txn_two_phase = false;	/* PREPAREs were sent */
+
+/*
+ * Cluster mode, an unconditional decision: DECISION_UNKNOWN while it is
+ * proposed (a failure leaves its outcome unknown), DECISION_COMMIT once
+ * committed in Raft.  Either way an abort must not roll back what was
+ * prepared: that is left to the cluster's coordinator.  DECISION_NONE
+ * otherwise.
+ */
+#define DECISION_NONE		0
+#define DECISION_UNKNOWN	(-1)
+static int	txn_decision = DECISION_NONE;
 
 static void txn_xact_callback(XactEvent event, void *arg);
 static void txn_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -292,6 +308,196 @@ resolve_maybe_writers(List *conns)
 	}
 }
 
+/*
+ * PREPARE TRANSACTION on every writer in parallel.  With a valid flush_upto,
+ * the local WAL is flushed up to it while the nodes prepare.
+ */
+static void
+prepare_writers(List *writers, FullTransactionId fxid, XLogRecPtr flush_upto)
+{
+	ListCell   *lc;
+	char		sql[DISTX_GID_LEN + 64];
+
+	foreach(lc, writers)
+	{
+		DistxConn  *c = lfirst(lc);
+
+		gid_format(c->gid, sizeof(c->gid), fxid, c->serverid);
+		snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", c->gid);
+		c->changing_xact_state = true;
+		if (!conn_send_simple(c, sql))
+			conn_report_error(ERROR, NULL, c, sql);
+		c->prepared = true;		/* may be; abort will ROLLBACK PREPARED */
+
+		/*
+		 * Test only: stop between the first PREPARE and the others (else
+		 * they all run in parallel).
+		 */
+		if (lc == list_head(writers) && list_length(writers) > 1 &&
+			fault_armed("between_prepares"))
+		{
+			PGresult   *res = conn_wait_result(c);
+
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				conn_report_error(ERROR, res, c, sql);
+			PQclear(res);
+			c->changing_xact_state = false;
+			inflight_participant_state(c->serverid, 'p');
+			fault_point("between_prepares", true);
+		}
+	}
+	if (!XLogRecPtrIsInvalid(flush_upto))
+		XLogFlush(flush_upto);
+	{
+		DistxConn  *failed = NULL;
+		PGresult   *failed_res = NULL;
+
+		foreach(lc, writers)
+		{
+			DistxConn  *c = lfirst(lc);
+			PGresult   *res;
+
+			if (!c->changing_xact_state)
+				continue;		/* the first one, already collected */
+			res = conn_wait_result(c);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			{
+				if (failed == NULL)
+				{
+					failed = c;
+					failed_res = res;
+				}
+				else
+					PQclear(res);
+				continue;
+			}
+			PQclear(res);
+			c->changing_xact_state = false;
+			inflight_participant_state(c->serverid, 'p');
+		}
+		if (failed)
+		{
+			snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", failed->gid);
+			conn_report_error(ERROR, failed_res, failed, sql);
+		}
+	}
+}
+
+/*
+ * PRE_COMMIT in a Raft cluster: PREPARE on every writer, then the commit
+ * decision is proposed and committed in Raft (from a follower it goes to
+ * the leader).  Only then may COMMIT PREPARED be sent, after the local
+ * commit.
+ *
+ * The decision is conditional when the transaction also wrote here (or runs
+ * under SERIALIZABLE, whose final check comes after this callback): it then
+ * holds only if this transaction commits, which the acting coordinator asks
+ * this server about, so a crash here before the local commit aborts it
+ * everywhere.  Otherwise it is unconditional, and the acting coordinator
+ * can finish the transaction without this server.
+ *
+ * The xid is part of the gids and the key of the decision, so it must never
+ * be handed out again after a crash: a WAL record carrying it is flushed
+ * (while the nodes prepare) before the decision is proposed.
+ */
+static void
+pre_commit_cluster(List *writers, List *readers, bool local_wrote)
+{
+	FullTransactionId fxid;
+	volatile bool conditional;
+	XLogRecPtr	lsn;
+	char	   *origin;
+	Oid		   *oids;
+	const char **names;
+	int			n = list_length(writers);
+	int			i;
+	volatile int outcome = 0;
+	ListCell   *lc;
+	MemoryContext oldcontext = CurrentMemoryContext;
+	char		gid[DISTX_GID_LEN];
+
+	if (strcmp(get_database_name(MyDatabaseId), distx_database) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("distributed transactions of a distx cluster must run in database \"%s\"",
+						distx_database),
+				 errdetail("The cluster's decisions and recovery live in distx.database; a transaction that writes on %d nodes from database \"%s\" could not be recovered.",
+						   n, get_database_name(MyDatabaseId)),
+				 errhint("Connect to database \"%s\", or write to only one node per transaction.",
+						 distx_database)));
+
+	conditional = local_wrote || IsolationIsSerializable();
+	fxid = GetTopFullTransactionId();
+	lsn = LogLogicalMessage("distx", "", 0, true);
+	if (conditional)
+		ForceSyncCommit();
+
+	inflight_set_state(INFLIGHT_PREPARING, U64FromFullTransactionId(fxid));
+	txn_two_phase = true;
+	prepare_writers(writers, fxid, lsn);
+
+	fault_point("after_prepares", true);
+
+	origin = gid_prefix();
+	oids = palloc(sizeof(Oid) * n);
+	names = palloc(sizeof(char *) * n);
+	i = 0;
+	foreach(lc, writers)
+	{
+		DistxConn  *c = lfirst(lc);
+
+		oids[i] = c->serverid;
+		names[i] = c->servername;
+		i++;
+	}
+	gid_format(gid, sizeof(gid), fxid, InvalidOid);
+
+	/* if the proposal fails, its outcome is unknown (see txn_abort) */
+	txn_decision = conditional ? DECISION_NONE : DECISION_UNKNOWN;
+	PG_TRY();
+	{
+		outcome = cluster_decide(origin, U64FromFullTransactionId(fxid), true,
+								 conditional, oids, names, n);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not commit the decision of distributed transaction %s in the distx cluster: %s",
+						gid, edata->message),
+				 conditional ?
+				 errdetail("The transaction is rolled back on every node.") :
+				 errdetail("Its outcome is unknown: the cluster's coordinator commits its prepared transactions if the decision was committed, and rolls them back otherwise.")));
+	}
+	PG_END_TRY();
+
+	if (outcome != DECISION_COMMIT)
+	{
+		txn_decision = DECISION_NONE;
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("distributed transaction %s was rolled back by the distx cluster's recovery",
+						gid),
+				 errdetail("Recovery decided to roll it back before this session's commit decision reached the cluster."),
+				 errhint("Retry the transaction.")));
+	}
+	txn_decision = conditional ? DECISION_NONE : DECISION_COMMIT;
+
+	/* test only: the decision is in Raft, the local commit still to come */
+	fault_point("after_raft_decision", true);
+
+	/* read-only participants need only commit */
+	if (readers != NIL)
+		commit_one_phase(readers, NULL);
+
+	inflight_set_state(INFLIGHT_PREPARED, 0);
+}
+
 static void
 txn_pre_commit(void)
 {
@@ -303,7 +509,6 @@ txn_pre_commit(void)
 	FullTransactionId fxid;
 	Oid		   *servers;
 	int			i;
-	char		sql[DISTX_GID_LEN + 64];
 
 	txn_two_phase = false;
 	if (conns == NIL)
@@ -361,6 +566,12 @@ txn_pre_commit(void)
 
 	fault_point("before_prepare", true);
 
+	if (cluster_is_member())
+	{
+		pre_commit_cluster(writers, readers, local_wrote);
+		return;
+	}
+
 	/*
 	 * The decision row goes into the local transaction (which assigns its
 	 * xid, part of every gid); it becomes durable exactly when the local
@@ -378,68 +589,7 @@ txn_pre_commit(void)
 	inflight_set_state(INFLIGHT_PREPARING, U64FromFullTransactionId(fxid));
 	txn_two_phase = true;
 
-	/* PREPARE TRANSACTION to every writer in parallel */
-	foreach(lc, writers)
-	{
-		DistxConn  *c = lfirst(lc);
-
-		gid_format(c->gid, sizeof(c->gid), fxid, c->serverid);
-		snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", c->gid);
-		c->changing_xact_state = true;
-		if (!conn_send_simple(c, sql))
-			conn_report_error(ERROR, NULL, c, sql);
-		c->prepared = true;		/* may be; abort will ROLLBACK PREPARED */
-
-		/*
-		 * Test only: stop between the first PREPARE and the others (else
-		 * they all run in parallel).
-		 */
-		if (lc == list_head(writers) && list_length(writers) > 1 &&
-			fault_armed("between_prepares"))
-		{
-			PGresult   *res = conn_wait_result(c);
-
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
-				conn_report_error(ERROR, res, c, sql);
-			PQclear(res);
-			c->changing_xact_state = false;
-			inflight_participant_state(c->serverid, 'p');
-			fault_point("between_prepares", true);
-		}
-	}
-	{
-		DistxConn  *failed = NULL;
-		PGresult   *failed_res = NULL;
-
-		foreach(lc, writers)
-		{
-			DistxConn  *c = lfirst(lc);
-			PGresult   *res;
-
-			if (!c->changing_xact_state)
-				continue;		/* the first one, already collected */
-			res = conn_wait_result(c);
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			{
-				if (failed == NULL)
-				{
-					failed = c;
-					failed_res = res;
-				}
-				else
-					PQclear(res);
-				continue;
-			}
-			PQclear(res);
-			c->changing_xact_state = false;
-			inflight_participant_state(c->serverid, 'p');
-		}
-		if (failed)
-		{
-			snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", failed->gid);
-			conn_report_error(ERROR, failed_res, failed, sql);
-		}
-	}
+	prepare_writers(writers, fxid, InvalidXLogRecPtr);
 
 	fault_point("after_prepares", true);
 
@@ -594,6 +744,18 @@ txn_abort(void)
 		/* forward the cancel: stop what still runs there */
 		if (!conn_cancel_and_drain(c, deadline))
 			ok = false;
+		else if (c->prepared && txn_decision != DECISION_NONE &&
+				 PQtransactionStatus(c->conn) == PQTRANS_IDLE)
+		{
+			/* the decision may be (or is) commit: the coordinator decides */
+			ereport(WARNING,
+					(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
+					 errmsg("distx transaction \"%s\" is left prepared on node \"%s\"",
+							c->gid, c->servername),
+					 errdetail("Its decision %s in the distx cluster; the cluster's coordinator will finish it.",
+							   txn_decision == DECISION_COMMIT ? "is commit" : "may have been committed")));
+			ok = false;
+		}
 		else if (c->prepared)
 		{
 			if (PQtransactionStatus(c->conn) == PQTRANS_IDLE)
@@ -614,6 +776,14 @@ txn_abort(void)
 		}
 		else if (c->prepared)
 			leftovers = true;
+		if (!ok && c->prepared && txn_decision != DECISION_NONE &&
+			PQtransactionStatus(c->conn) == PQTRANS_IDLE)
+		{
+			/* left on purpose: the connection itself is fine */
+			c->prepared = false;
+			c->changing_xact_state = false;
+			ok = true;
+		}
 		conn_end_xact(c, ok);
 	}
 	if (leftovers)
@@ -624,6 +794,7 @@ static void
 txn_reset(void)
 {
 	txn_two_phase = false;
+	txn_decision = DECISION_NONE;
 	if (my_slot() != NULL && my_slot()->state != INFLIGHT_NONE)
 		inflight_set_state(INFLIGHT_NONE, 0);
 }

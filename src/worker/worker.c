@@ -28,6 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "distx.h"
+#include "cluster/cluster.h"
 #include "saga/saga.h"
 #include "txn/recovery.h"
 #include "worker/worker.h"
@@ -77,6 +78,10 @@ static long
 worker_run_recovery(MemoryContext loop_context)
 {
 	volatile long next_due = -1;
+
+	/* in a Raft cluster only the acting coordinator recovers */
+	if (cluster_is_member() && cluster_acting_term() == 0)
+		return -1;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
