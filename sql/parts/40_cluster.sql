@@ -91,6 +91,16 @@ AS 'MODULE_PATHNAME', 'distx_cluster_whoami'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION distx._cluster_whoami() FROM PUBLIC;
 
+-- The status of transactions of this server, for the recovery of the
+-- cluster's coordinator: 'committed', 'aborted', 'in progress', 'future'
+-- (not handed out yet: lost in a crash before its WAL reached disk, never
+-- committed) or NULL (too old to tell).
+CREATE FUNCTION distx._xact_status(xids xid8[], OUT xid xid8, OUT status text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'distx_xact_status'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION distx._xact_status(xid8[]) FROM PUBLIC;
+
 CREATE FUNCTION distx._cluster_join(cluster_id bigint, node_id bigint, node_name name)
 RETURNS void
 AS 'MODULE_PATHNAME', 'distx_cluster_join'

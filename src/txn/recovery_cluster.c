@@ -47,17 +47,21 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "foreign/foreign.h"
 #include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
+#include "utils/xid8.h"
 
 #include "distx.h"
 #include "cluster/cluster.h"
@@ -202,11 +206,12 @@ load_state(Pass *pass)
 	args[0] = Float8GetDatum(forget_age_secs());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	spicxt = MemoryContextSwitchTo(caller);
 	if (SPI_execute_with_args("SELECT origin, xid::text, " DECISION_COLS
 							  " FROM distx.cluster_decisions",
 							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read distx.cluster_decisions");
+	/* what is kept outlives SPI (every SPI call returns in its context) */
+	spicxt = MemoryContextSwitchTo(caller);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -217,8 +222,10 @@ load_state(Pass *pass)
 					strtou64(SPI_getvalue(tup, desc, 2), NULL, 10));
 		tx_set_decision(tx, tup, desc, 3);
 	}
+	MemoryContextSwitchTo(spicxt);
 	if (SPI_execute("SELECT node, system_id FROM distx.cluster_nodes", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read distx.cluster_nodes");
+	MemoryContextSwitchTo(caller);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		Member	   *m = palloc(sizeof(Member));
@@ -245,13 +252,17 @@ reload_decision(TxEntry *tx)
 	args[2] = CStringGetTextDatum(psprintf(UINT64_FORMAT, tx->xid));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	MemoryContextSwitchTo(caller);
 	if (SPI_execute_with_args("SELECT " DECISION_COLS
 							  " FROM distx.cluster_decisions WHERE origin = $2 AND xid = $3::xid8",
 							  3, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read distx.cluster_decisions");
 	if (SPI_processed == 1)
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(caller);
+
 		tx_set_decision(tx, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		MemoryContextSwitchTo(spicxt);
+	}
 	SPI_finish();
 }
 
@@ -342,10 +353,58 @@ needs_origin(TxEntry *tx)
 }
 
 static const char *status_sql =
-"SELECT x::text, CASE WHEN x >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()) "
-"THEN 'future' ELSE pg_catalog.pg_xact_status(x) END, "
+"SELECT s.xid::text, s.status, "
 "(SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) "
-"FROM pg_catalog.unnest($1::pg_catalog.xid8[]) AS x";
+"FROM distx._xact_status($1::pg_catalog.xid8[]) AS s";
+
+PG_FUNCTION_INFO_V1(distx_xact_status);
+
+/*
+ * distx._xact_status(xid8[]): what pg_xact_status() says, except that an
+ * xid not handed out yet is 'future' rather than an error (a snapshot's
+ * xmax does not tell that: a running transaction may have a later xid).
+ * A gid exists only after its xid was handed out, so no xid asked about is
+ * being assigned right now.
+ */
+Datum
+distx_xact_status(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	deconstruct_array(arr, XID8OID, sizeof(FullTransactionId), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		isnull[2] = {false, false};
+		FullTransactionId fxid;
+
+		if (nulls[i])
+			continue;
+		fxid = DatumGetFullTransactionId(elems[i]);
+		values[0] = elems[i];
+		if (FullTransactionIdFollowsOrEquals(fxid, ReadNextFullTransactionId()))
+			values[1] = CStringGetTextDatum("future");
+		else
+		{
+			LOCAL_FCINFO(inner, 1);
+
+			InitFunctionCallInfoData(*inner, NULL, 1, InvalidOid, NULL, NULL);
+			inner->args[0].value = elems[i];
+			inner->args[0].isnull = false;
+			values[1] = pg_xact_status(inner);
+			isnull[1] = inner->isnull;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+	}
+	return (Datum) 0;
+}
 
 static OriginStatus
 status_from_text(const char *s)
@@ -402,14 +461,13 @@ ask_self(Pass *pass, const char *origin, const char *xids)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	uint64		i;
-	MemoryContext caller = CurrentMemoryContext;
 
 	args[0] = CStringGetTextDatum(xids);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	MemoryContextSwitchTo(caller);
 	if (SPI_execute_with_args(status_sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the status of transactions");
+	/* set_status only reads the strings: they may live in SPI's context */
 	for (i = 0; i < SPI_processed; i++)
 		set_status(pass, origin,
 				   SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
@@ -594,7 +652,16 @@ propose_aborts(Pass *pass)
 				n++;
 			}
 		}
-		(void) cluster_decide(tx->origin, tx->xid, false, false, oids, names, n);
+		if (cluster_decide(tx->origin, tx->xid, false, false, oids, names, n) != DECISION_ABORT)
+		{
+			/*
+			 * The session's commit got there first.  What its origin said
+			 * is from before that decision: ask again in the next pass.
+			 */
+			reload_decision(tx);
+			tx->status = OS_UNASKED;
+			continue;
+		}
 		ereport(LOG,
 				(errmsg("distx recovery: decided to roll back transaction " UINT64_FORMAT " of %s (%s)",
 						tx->xid, tx->origin,

@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # test/bench/failover_bench.sh: how long a 3-node distx cluster is without
-# a coordinator after kill -9 of the leader's postmaster, and what a commit
-# through Raft costs.
+# a coordinator after kill -9 of the leader's postmaster, how long until the
+# new leader has resolved the transactions the dead one left in doubt, and
+# what the Raft round costs in the commit path.
 #
 # For each election timeout in BENCH_ELECTION (ms; the heartbeat is a tenth
-# of it), BENCH_TRIALS times: kill -9 the leader, then poll the two
-# survivors every 10 ms until both name the same new leader ("elected")
-# and that leader reports raft_status.coordinator ("acting": it has
-# applied an entry of its term and heard from a majority); restart the
-# killed node and wait until it follows before the next trial.  Times are
-# from the kill to the first poll that saw it (psql start-up makes the
-# resolution about 10-20 ms).  Not yet measured: the resolution of
-# in-doubt transactions (2PC does not use the cluster yet).
+# of it), BENCH_TRIALS times: two distributed transactions (one row on each
+# of two participant servers, p1 and p2) are stopped on the leader by the
+# test-only fault points, one decided and committed locally but not yet on
+# the nodes (after_decision), one prepared on both nodes without a decision
+# (after_prepares).  Then kill -9 of the leader, and the two survivors are
+# polled every 10 ms until both name the same new leader ("elected"), that
+# leader reports raft_status.coordinator ("acting": it has applied an entry
+# of its term and heard from a majority), and no distx prepared transaction
+# is left on p1 and p2 ("resolved": the decided one committed, the other
+# rolled back, both checked).  The killed node is restarted and follows
+# before the next trial.  Times are from the kill to the first poll that saw
+# it (psql start-up makes the resolution about 10-20 ms).
 #
-# Then pgbench runs distx._cluster_decide() (one Raft entry each: append,
-# fsync, replicate to a majority, apply in a local transaction) on the
-# leader and on a follower, BENCH_SECONDS each at BENCH_CLIENTS clients.
+# Then, with fsync on, pgbench runs a transfer (one UPDATE on p1, one on
+# p2: 2PC) for BENCH_SECONDS at BENCH_CLIENTS clients: from a distx server
+# that is no cluster member (single-node mode: the decision is a row of the
+# local commit), from the cluster's leader and from a follower (the
+# decision is a Raft entry, committed by a majority, before COMMIT
+# PREPARED).  And distx._cluster_decide() alone (one Raft entry: append,
+# fsync, replicate, apply).
 #
 #   sudo bash test/bench/failover_bench.sh   (BENCH_TRIALS=20 BENCH_ELECTION="1000 300"
 #                                              BENCH_SECONDS=10 BENCH_CLIENTS="1 4")
@@ -48,17 +57,25 @@ declare -A PORT
 
 run_setting() {
 	local el=$1 hb=$(( $1 / 10 )) n i
-	local elected=() acting=()
+	local elected=() acting=() resolved=() id=0
 	local tag="e$el"
 
-	for n in n1 n2 n3; do PORT[$n]=$(free_port); done
-	for n in n1 n2 n3; do
+	for n in n1 n2 n3 p1 p2 single; do PORT[$n]=$(free_port); done
+	for n in p1 p2; do
+		start_node "$tag$n" "${PORT[$n]}" "fsync = on" "max_connections = 200"
+		psql_node "${PORT[$n]}" -q -c "CREATE TABLE t (id int PRIMARY KEY);
+			CREATE TABLE acc (id int PRIMARY KEY, balance bigint NOT NULL);
+			INSERT INTO acc SELECT i, 0 FROM generate_series(1, 10000) i"
+	done
+	for n in n1 n2 n3 single; do
 		start_node "$tag$n" "${PORT[$n]}" "fsync = on" \
-			"distx.raft_election_timeout = '${el}ms'" "distx.raft_heartbeat_interval = '${hb}ms'"
+			"distx.raft_election_timeout = '${el}ms'" "distx.raft_heartbeat_interval = '${hb}ms'" \
+			"distx.recovery_interval = '10s'" "distx.cleanup_timeout = '2s'"
 		psql_node "${PORT[$n]}" -q -c "CREATE EXTENSION distx"
 	done
-	for n in n1 n2 n3; do
-		for m in n1 n2 n3; do
+	for n in n1 n2 n3 single; do
+		for m in n1 n2 n3 p1 p2; do
+			[ "$n" = single ] && [ "${m#n}" != "$m" ] && continue
 			psql_node "${PORT[$n]}" -q -c "CREATE SERVER $m FOREIGN DATA WRAPPER distx OPTIONS (host '127.0.0.1', port '${PORT[$m]}', dbname 'postgres');
 				CREATE USER MAPPING FOR PUBLIC SERVER $m OPTIONS (user 'postgres');"
 		done
@@ -83,7 +100,29 @@ run_setting() {
 		others=()
 		for n in n1 n2 n3; do [ "$n" != "$leader" ] && others+=("$n"); done
 
-		local pmpid kids
+		# two transactions in doubt on the leader
+		local bgs=() point
+		for point in after_decision after_prepares; do
+			id=$((id + 1))
+			as_pg psql -X -q -h 127.0.0.1 -p "${PORT[$leader]}" -U postgres -d postgres >/dev/null 2>&1 <<SQL &
+SET distx.fault_point = '$point';
+SET distx.fault_sleep = 120000;
+BEGIN;
+SELECT distx.exec('p1', 'INSERT INTO t VALUES (\$1)', '$id');
+SELECT distx.exec('p2', 'INSERT INTO t VALUES (\$1)', '$id');
+COMMIT;
+SQL
+			bgs+=($!)
+		done
+		deadline=$(( $(now_ms) + 30000 ))
+		until [ "$(q "${PORT[p1]}" "SELECT count(*) FROM pg_prepared_xacts")" = 2 ] &&
+			[ "$(q "${PORT[p2]}" "SELECT count(*) FROM pg_prepared_xacts")" = 2 ]; do
+			[ "$(now_ms)" -lt "$deadline" ] || die "the transactions of trial $i did not get in doubt"
+			sleep 0.02
+		done
+		sleep 0.2
+
+		local pmpid kids t3=""
 		pmpid=$(head -1 "$DISTX_TMP/$tag$leader/postmaster.pid")
 		kids=$(pgrep -P "$pmpid" | tr '\n' ' ')
 		t0=$(now_ms)
@@ -95,17 +134,26 @@ run_setting() {
 			if [ -z "$t1" ] && [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != "$leader" ]; then
 				t1=$(now_ms)
 			fi
-			if [ -n "$t1" ] && [ "$(q "${PORT[$a]}" "SELECT coordinator FROM distx.raft_status WHERE is_self")" = "t" ]; then
+			if [ -n "$t1" ] && [ -z "$t2" ] && [ "$(q "${PORT[$a]}" "SELECT coordinator FROM distx.raft_status WHERE is_self")" = "t" ]; then
 				t2=$(now_ms)
+			fi
+			if [ -n "$t2" ] && [ "$(q "${PORT[p1]}" "SELECT count(*) FROM pg_prepared_xacts")" = 0 ] &&
+				[ "$(q "${PORT[p2]}" "SELECT count(*) FROM pg_prepared_xacts")" = 0 ]; then
+				t3=$(now_ms)
 				break
 			fi
 			sleep 0.01
 		done
-		[ -n "$t2" ] || die "no new coordinator in trial $i"
+		[ -n "$t3" ] || die "the in-doubt transactions of trial $i were not resolved"
+		[ "$(q "${PORT[p1]}" "SELECT count(*) FROM t WHERE id IN ($((id - 1)), $id)")" = 1 ] &&
+			[ "$(q "${PORT[p2]}" "SELECT count(*) FROM t WHERE id = $((id - 1))")" = 1 ] ||
+			die "trial $i: the decided transaction must commit and the other roll back"
+		wait "${bgs[@]}" 2>/dev/null
 		elected+=($(( t1 - t0 )))
 		acting+=($(( t2 - t0 )))
-		printf '  trial %2d: %s killed, %s elected after %d ms, acting after %d ms\n' \
-			"$i" "$leader" "$a" $(( t1 - t0 )) $(( t2 - t0 ))
+		resolved+=($(( t3 - t0 )))
+		printf '  trial %2d: %s killed, %s elected after %d ms, acting after %d ms, in-doubt resolved after %d ms\n' \
+			"$i" "$leader" "$a" $(( t1 - t0 )) $(( t2 - t0 )) $(( t3 - t0 ))
 		# restart the killed node once its processes are gone
 		for k in $pmpid $kids; do
 			while kill -0 "$k" 2>/dev/null; do sleep 0.05; done
@@ -116,6 +164,7 @@ run_setting() {
 	say "election timeout ${el} ms, heartbeat ${hb} ms, kill -9 of the leader:"
 	say "  new leader elected:        $(stats "${elected[@]}")"
 	say "  new leader acting:         $(stats "${acting[@]}")"
+	say "  in-doubt 2PC resolved:     $(stats "${resolved[@]}")"
 
 	# the cost of one Raft entry
 	local lp fp c
@@ -128,6 +177,30 @@ run_setting() {
 SELECT distx._cluster_decide('bench_', :x::text::xid8, true, false, '{p1,p2}');
 SQL
 	chmod 644 "$DISTX_TMP/decide.sql"
+	cat > "$DISTX_TMP/transfer.sql" <<'SQL'
+\set x random(1, 10000)
+\set y random(1, 10000)
+BEGIN;
+SELECT distx.exec('p1', 'UPDATE acc SET balance = balance - 1 WHERE id = $1', :x::text);
+SELECT distx.exec('p2', 'UPDATE acc SET balance = balance + 1 WHERE id = $1', :y::text);
+COMMIT;
+SQL
+	chmod 644 "$DISTX_TMP/transfer.sql"
+	for c in $CLIENTS; do
+		local r where
+		for r in 1 2 3; do
+			for where in single leader follower; do
+				local port=${PORT[single]} out tps lat
+				[ "$where" = leader ] && port=$lp
+				[ "$where" = follower ] && port=$fp
+				out=$(as_pg pgbench -n -h 127.0.0.1 -p "$port" -U postgres -c "$c" -j "$c" \
+					-T "$SECONDS_PER_RUN" -f "$DISTX_TMP/transfer.sql" postgres 2>&1)
+				tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+				lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
+				printf '  2PC transfer, run %d, %-8s %d clients: %8s tps, %6s ms\n' "$r" "$where" "$c" "$tps" "$lat"
+			done
+		done
+	done
 	for c in $CLIENTS; do
 		for where in leader follower; do
 			local port=$lp
@@ -141,7 +214,7 @@ SQL
 		done
 	done
 
-	for n in n1 n2 n3; do
+	for n in n1 n2 n3 p1 p2 single; do
 		as_pg pg_ctl -D "$DISTX_TMP/$tag$n" stop -m immediate >/dev/null 2>&1
 	done
 }

@@ -78,7 +78,8 @@ foreach my $from ($leader, $followers[0])
 		my $prefix = q1($n{$from}, 'SELECT distx.gid_prefix()');
 		foreach my $name (qw(n1 n2 n3))
 		{
-			ok($n{$name}->poll_query_until('postgres', qq{SELECT outcome || ' ' || CASE WHEN conditional THEN 't' ELSE 'f' END || ' ' || participants::text
+			ok($n{$name}->poll_query_until('postgres', qq{SELECT outcome || ' ' || CASE WHEN conditional THEN 't' ELSE 'f' END || ' '
+				|| (SELECT array_agg(p ORDER BY p) FROM unnest(participants) p)::text
 				FROM distx.cluster_decisions WHERE origin = '$prefix' ORDER BY decided_at DESC, xid DESC LIMIT 1},
 				"commit $cond {p1,p2}"),
 				"the decision (commit, conditional $cond, p1+p2) is replicated to $name");
