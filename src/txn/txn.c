@@ -18,7 +18,9 @@
  *				commit in one phase.  Any failure raises an error: the local
  *				transaction, with its decision row, aborts, and the abort
  *				callback rolls back what was prepared.
- * (commit)		The local commit makes the decision durable.
+ *				In a Raft cluster the decision is instead proposed after the
+ *				PREPAREs and committed in Raft (pre_commit_cluster).
+ * (commit)		The local commit makes the decision durable (single-node).
  * COMMIT		COMMIT PREPARED to every writer in parallel.  This is past the
  *				commit point: a failure is a WARNING naming the gid, and the
  *				background worker is woken to resolve it.
@@ -43,6 +45,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -487,6 +490,15 @@ pre_commit_cluster(List *writers, List *readers, bool local_wrote)
 				 errhint("Retry the transaction.")));
 	}
 	txn_decision = conditional ? DECISION_NONE : DECISION_COMMIT;
+
+	/*
+	 * An unconditional decision does not depend on the local commit, which
+	 * has nothing else to make durable (the xid's WAL is flushed already):
+	 * it need not wait for its flush.
+	 */
+	if (!conditional)
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 
 	/* test only: the decision is in Raft, the local commit still to come */
 	fault_point("after_raft_decision", true);

@@ -18,8 +18,9 @@
 # before the next trial.  Times are from the kill to the first poll that saw
 # it (psql start-up makes the resolution about 10-20 ms).
 #
-# Then, with fsync on, pgbench runs a transfer (one UPDATE on p1, one on
-# p2: 2PC) for BENCH_SECONDS at BENCH_CLIENTS clients: from a distx server
+# Then, with the first election setting only and fsync on, pgbench runs a
+# transfer (one UPDATE on p1, one on p2: 2PC), 3 runs of BENCH_SECONDS at
+# each of BENCH_CLIENTS clients, round robin: from a distx server
 # that is no cluster member (single-node mode: the decision is a row of the
 # local commit), from the cluster's leader and from a follower (the
 # decision is a Raft entry, committed by a majority, before COMMIT
@@ -84,7 +85,9 @@ run_setting() {
 	psql_node "${PORT[n1]}" -q -c "SELECT distx.cluster_add_node('n2')" >/dev/null
 	psql_node "${PORT[n1]}" -q -c "SELECT distx.cluster_add_node('n3')" >/dev/null
 
-	for i in $(seq 1 "$TRIALS"); do
+	local i=0 setup_failures=0
+	while [ "${#resolved[@]}" -lt "$TRIALS" ]; do
+		i=$((i + 1))
 		local leader="" t0 t1="" t2="" others=() l a b deadline
 		# a settled cluster: all three name the same leader
 		deadline=$(( $(now_ms) + 60000 ))
@@ -106,7 +109,7 @@ run_setting() {
 			id=$((id + 1))
 			as_pg psql -X -q -h 127.0.0.1 -p "${PORT[$leader]}" -U postgres -d postgres >/dev/null 2>&1 <<SQL &
 SET distx.fault_point = '$point';
-SET distx.fault_sleep = 120000;
+SET distx.fault_sleep = 15000;
 BEGIN;
 SELECT distx.exec('p1', 'INSERT INTO t VALUES (\$1)', '$id');
 SELECT distx.exec('p2', 'INSERT INTO t VALUES (\$1)', '$id');
@@ -114,12 +117,27 @@ COMMIT;
 SQL
 			bgs+=($!)
 		done
-		deadline=$(( $(now_ms) + 30000 ))
+		deadline=$(( $(now_ms) + 10000 ))
 		until [ "$(q "${PORT[p1]}" "SELECT count(*) FROM pg_prepared_xacts")" = 2 ] &&
 			[ "$(q "${PORT[p2]}" "SELECT count(*) FROM pg_prepared_xacts")" = 2 ]; do
-			[ "$(now_ms)" -lt "$deadline" ] || die "the transactions of trial $i did not get in doubt"
+			[ "$(now_ms)" -lt "$deadline" ] || break
 			sleep 0.02
 		done
+		if [ "$(now_ms)" -ge "$deadline" ]; then
+			# a session failed before it was in doubt (a change of leader
+			# while it started, say): let it end, and set up again
+			setup_failures=$((setup_failures + 1))
+			[ "$setup_failures" -le 5 ] || die "could not get two transactions in doubt (trial $i)"
+			say "  trial $i: the two transactions did not get in doubt; again"
+			wait "${bgs[@]}" 2>/dev/null
+			deadline=$(( $(now_ms) + 60000 ))
+			until [ "$(q "${PORT[p1]}" "SELECT count(*) FROM pg_prepared_xacts")" = 0 ] &&
+				[ "$(q "${PORT[p2]}" "SELECT count(*) FROM pg_prepared_xacts")" = 0 ]; do
+				[ "$(now_ms)" -lt "$deadline" ] || die "prepared transactions left after a failed set-up"
+				sleep 0.1
+			done
+			continue
+		fi
 		sleep 0.2
 
 		local pmpid kids t3=""
@@ -165,6 +183,7 @@ SQL
 	say "  new leader elected:        $(stats "${elected[@]}")"
 	say "  new leader acting:         $(stats "${acting[@]}")"
 	say "  in-doubt 2PC resolved:     $(stats "${resolved[@]}")"
+	[ "$setup_failures" = 0 ] || say "  ($setup_failures set-ups discarded: a session failed before it was in doubt)"
 
 	# the cost of one Raft entry
 	local lp fp c
@@ -177,6 +196,14 @@ SQL
 SELECT distx._cluster_decide('bench_', :x::text::xid8, true, false, '{p1,p2}');
 SQL
 	chmod 644 "$DISTX_TMP/decide.sql"
+	THROUGHPUT_DONE=${THROUGHPUT_DONE:-}
+	if [ -n "$THROUGHPUT_DONE" ]; then
+		for n in n1 n2 n3 p1 p2 single; do
+			as_pg pg_ctl -D "$DISTX_TMP/$tag$n" stop -m immediate >/dev/null 2>&1
+		done
+		return
+	fi
+	THROUGHPUT_DONE=1
 	cat > "$DISTX_TMP/transfer.sql" <<'SQL'
 \set x random(1, 10000)
 \set y random(1, 10000)

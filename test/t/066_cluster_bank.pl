@@ -2,7 +2,8 @@
 # The bank test against a distx cluster: three distx nodes (n1..n3), each
 # running transfers between accounts spread over two participant databases
 # (p1, p2), while a loop kills (-9), pauses (SIGSTOP/SIGCONT) and restarts
-# nodes, the leader and followers, for DISTX_BANK_SECONDS (default 150).
+# nodes, the leader and followers, and removes a member and adds it back,
+# for DISTX_BANK_SECONDS (default 150).
 # Half the transfers keep their ledger row on the coordinator that ran them
 # (a conditional decision), half on p1 (an unconditional one).  Afterwards:
 # nothing is left prepared, the total balance is unchanged, every transfer
@@ -126,6 +127,8 @@ foreach my $i (0 .. $#names)
 	my $cmd = qq{
 for c in \$(seq 0 599); do
 	[ -e '$stopfile' ] && break
+	while [ -e '$dir/hold_$i' ]; do touch '$dir/held_$i'; sleep 0.1; done
+	rm -f '$dir/held_$i'
 	PGAPPNAME=bank_load psql -X -q -h '@{[$node->host]}' -p @{[$node->port]} -d postgres -f '$chunks/'\$c.sql >> '$log' 2>> '$dir/errors_$i.log'
 	sleep 0.05
 done};
@@ -181,6 +184,25 @@ my @actions = (
 		return if $pid eq '';
 		note "kill -9 of a transfer's backend on $v";
 		kill9_backend_and_wait($n{$v}, $pid);
+	},
+	sub {
+		# a member leaves and comes back while the others run transfers
+		# (its own sessions pause: see the README on membership changes)
+		my $l = current_leader();
+		my @f = grep { $_ ne $l } @names;
+		my $k = int(rand(@f));
+		my $v = $f[$k];
+		my ($i) = grep { $names[$_] eq $v } 0 .. $#names;
+		open(my $h, '>', "$dir/hold_$i") or die;
+		close $h;
+		my $deadline = time() + 30;
+		usleep(50_000) until -e "$dir/held_$i" || time() > $deadline;
+		note "removing member $v, then adding it back";
+		q1($n{$l}, "SELECT distx.cluster_remove_node('$v')");
+		$deadline = time() + 30;
+		usleep(100_000) until q1($n{$v}, 'SELECT count(*) FROM distx.raft_status') eq '0' || time() > $deadline;
+		q1($n{ $f[1 - $k] }, "SELECT distx.cluster_add_node('$v')");
+		unlink "$dir/hold_$i";
 	},
 	sub {
 		note "kill -9 of participant p2, down 1 s";
