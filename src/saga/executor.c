@@ -70,6 +70,7 @@
 #include "utils/timestamp.h"
 
 #include "distx.h"
+#include "cluster/cluster.h"
 #include "cluster/saga_state.h"
 #include "remote/connection.h"
 #include "remote/health.h"
@@ -1336,6 +1337,21 @@ plan_one(int64 run_id, MemoryContext cxt)
 				result = act;
 			}
 		}
+		else if (saga_state_clustered())
+		{
+			/*
+			 * A local step of a run started before this server joined a
+			 * cluster: its effect and its record cannot commit together any
+			 * more (the record is a Raft entry).  It fails for good, with
+			 * the reason.
+			 */
+			act->attempt_no = saga_state_claim_attempt(act->run_id, act->step_no,
+													   act->compensate, NULL, 0);
+			action_fail(act, "steps on the local database do not run in a distx cluster",
+						"0A000", false);
+			act->permanent = true;
+			saga_record_outcome(act);
+		}
 		else
 		{
 			act->attempt_no = saga_state_claim_attempt(act->run_id, act->step_no,
@@ -1498,6 +1514,69 @@ run_locals(List *locals, MemoryContext cxt)
 		tick_abort_xact(cxt, "rescheduling local steps");
 	}
 	PG_END_TRY();
+}
+
+/*
+ * Whether this server runs saga steps now.  A single server always does.
+ * A member of a cluster only while it acts as the coordinator
+ * (cluster_acting_term() != 0); its proposals then carry that term, and a
+ * new term wakes the runs whose attempts were left open (by this server's
+ * last worker or by the old leader), to be reconciled.  A member that does
+ * not act drops what it has in flight: their connections are closed, so
+ * their remote transactions end (one already prepared is left to the
+ * acting coordinator, which rolls it back or commits it by its record).
+ */
+static uint64 last_acting_term = 0;
+
+bool
+saga_worker_acting(void)
+{
+	uint64		term;
+	ListCell   *lc;
+
+	if (!saga_state_clustered())
+	{
+		saga_state_set_term(0);
+		return true;
+	}
+	term = cluster_acting_term();
+	if (term != 0)
+	{
+		if (term != last_acting_term)
+		{
+			interrupted_woken = false;
+			last_acting_term = term;
+			ereport(LOG,
+					(errmsg("distx saga: acting as the coordinator in term %llu",
+						(unsigned long long) term)));
+		}
+		saga_state_set_term(term);
+		return true;
+	}
+
+	saga_state_set_term(0);
+	if (inflight != NIL || deferred != NIL)
+	{
+		ereport(LOG,
+				(errmsg("distx saga: not the coordinator any more; dropping %d saga steps in flight",
+						list_length(inflight) + list_length(deferred)),
+				 errdetail("The acting coordinator reconciles their attempts.")));
+		foreach(lc, inflight)
+			((RemoteExec *) ((SagaAction *) lfirst(lc))->exec)->pc->broken = true;
+		foreach(lc, deferred)
+			((RemoteExec *) ((SagaAction *) lfirst(lc))->exec)->pc->broken = true;
+		release_actions(inflight);
+		list_free(inflight);
+		inflight = NIL;
+		release_actions(deferred);
+		list_free(deferred);
+		deferred = NIL;
+	}
+	list_free_deep(resolved_attempts);
+	resolved_attempts = NIL;
+	last_acting_term = 0;
+	release_idle_resources();
+	return false;
 }
 
 /*
