@@ -256,6 +256,12 @@ copy_jsonb(MemoryContext cxt, Datum d)
 /* the term the worker's proposals carry (0: a session's) */
 static uint64 proposal_term = 0;
 
+/* the last proposal was refused for its term */
+static bool proposal_refused = false;
+
+/* the last saga_state_attempt_succeeded() was refused (see there) */
+bool		saga_state_success_refused = false;
+
 bool
 saga_state_clustered(void)
 {
@@ -320,6 +326,7 @@ entry_propose(StringInfo buf, const char *what)
 {
 	ProposalOutcome out;
 
+	proposal_refused = false;
 	if (buf->len > CLUSTER_PROPOSAL_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -333,12 +340,15 @@ entry_propose(StringInfo buf, const char *what)
 				 errmsg("%s was not committed in the distx cluster: %s", what,
 						out.rc == PROPOSAL_LOST ? "lost in a change of leader" : out.errmsg)));
 	if (out.result == SAGA_ENTRY_REFUSED)
+	{
+		proposal_refused = true;
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("%s was refused: this server stopped acting as the coordinator in term %llu",
 						what, (unsigned long long) proposal_term),
 				 errdetail("It was committed in term %llu, under another leader.",
 						   (unsigned long long) out.term)));
+	}
 	return out.result;
 }
 
@@ -1442,7 +1452,10 @@ do_attempt_succeeded(int64 run_id, int step_no, int attempt_no, bool compensate,
  * attempt's remote prepared transaction is still to be committed.  In a
  * cluster, an attempt that is not running any more (a new coordinator
  * reconciled it) is not recorded: an error, so that its prepared
- * transaction is never committed by this worker.
+ * transaction is never committed by this worker.  When the success was
+ * certainly not recorded (refused for its term, or the attempt was not
+ * running), saga_state_success_refused is set: the caller may then roll
+ * the attempt's prepared transaction back.
  */
 void
 saga_state_attempt_succeeded(int64 run_id, int step_no, int attempt_no,
@@ -1450,7 +1463,9 @@ saga_state_attempt_succeeded(int64 run_id, int step_no, int attempt_no,
 							 bool commit_pending)
 {
 	StringInfoData buf;
+	volatile int64 result = 0;
 
+	saga_state_success_refused = false;
 	if (!saga_state_clustered())
 	{
 		(void) do_attempt_succeeded(run_id, step_no, attempt_no, compensate,
@@ -1464,12 +1479,26 @@ saga_state_attempt_succeeded(int64 run_id, int step_no, int attempt_no,
 	entry_put_u8(&buf, compensate ? 1 : 0);
 	entry_put_text(&buf, output);
 	entry_put_u8(&buf, commit_pending ? 1 : 0);
-	if (entry_propose(&buf, "the success of a saga step") != 1)
+	PG_TRY();
+	{
+		result = entry_propose(&buf, "the success of a saga step");
+	}
+	PG_CATCH();
+	{
+		/* refused for its term: certainly not recorded */
+		saga_state_success_refused = proposal_refused;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (result != 1)
+	{
+		saga_state_success_refused = true;
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("the success of attempt %d of step %d of saga run " INT64_FORMAT " was not recorded",
 						attempt_no, step_no, run_id),
 				 errdetail("The attempt was settled by another coordinator meanwhile.")));
+	}
 }
 
 static bool

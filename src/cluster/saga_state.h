@@ -189,5 +189,6 @@ extern void saga_state_reset(void);
 extern void saga_state_snapshot_make(StringInfo sec);
 extern void saga_state_snapshot_restore(EntryReader *r);
 extern void saga_state_check_unshared(bool joining);
+extern bool saga_state_success_refused;
 
 #endif							/* DISTX_SAGA_STATE_H */

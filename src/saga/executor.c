@@ -1517,6 +1517,94 @@ run_locals(List *locals, MemoryContext cxt)
 }
 
 /*
+ * In a cluster: a remote attempt of this worker whose success is certainly
+ * not recorded (refused, or never proposed because this server stopped
+ * acting) must never commit.  Its prepared transaction, if there is one, is
+ * rolled back on its own connection (the acting coordinator would do the
+ * same when it reconciles the attempt; if it did so already, the attempt
+ * may have prepared after that, and only this worker knows).
+ */
+static void
+abandon_prepared(SagaAction *act)
+{
+	RemoteExec *rx = (RemoteExec *) act->exec;
+	PGresult   *res;
+
+	if (rx == NULL || rx->pc == NULL || rx->pc->conn == NULL || act->gid == NULL ||
+		PQstatus(rx->pc->conn) != CONNECTION_OK)
+		return;
+	if (rx->phase == RP_PREPARE && !(act->done && act->ok))
+	{
+		/* PREPARE sent, its answer not read yet */
+		res = libpqsrv_get_result_last(rx->pc->conn, PG_WAIT_EXTENSION);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK ||
+			strcmp(PQcmdStatus(res), "PREPARE TRANSACTION") != 0)
+		{
+			PQclear(res);
+			return;				/* not prepared */
+		}
+		PQclear(res);
+	}
+	else if (!(act->done && act->ok))
+		return;					/* never prepared: closing the connection ends it */
+	if (PQtransactionStatus(rx->pc->conn) != PQTRANS_IDLE)
+		return;
+	res = remote_exec(rx->pc, psprintf("ROLLBACK PREPARED %s", quote_literal_cstr(act->gid)),
+					  0, NULL);
+	ereport(LOG,
+			(errmsg("distx saga: ROLLBACK PREPARED of attempt %d of step \"%s\" of run " INT64_FORMAT ": %s",
+					act->attempt_no, act->step_name, act->run_id,
+					PQresultStatus(res) == PGRES_COMMAND_OK ? "rolled back" :
+					result_ok_or_missing(res) ? "already gone" :
+					pchomp(PQresultErrorMessage(res))),
+			 errdetail("This server does not act as the coordinator for the attempt's term any more; its success was not recorded.")));
+	PQclear(res);
+}
+
+/*
+ * Record the outcome of a finished remote step.  In a cluster, a success
+ * that is refused (this server's term ended, or the attempt was settled by
+ * the acting coordinator) rolls its prepared transaction back before the
+ * error goes on.
+ */
+static void
+record_finished(SagaAction *act)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	if (!saga_state_clustered())
+	{
+		saga_record_outcome(act);
+		return;
+	}
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		saga_record_outcome(act);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (act->ok && saga_state_success_refused)
+			abandon_prepared(act);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * Whether this server runs saga steps now.  A single server always does.
  * A member of a cluster only while it acts as the coordinator
  * (cluster_acting_term() != 0); its proposals then carry that term, and a
@@ -1562,9 +1650,15 @@ saga_worker_acting(void)
 						list_length(inflight) + list_length(deferred)),
 				 errdetail("The acting coordinator reconciles their attempts.")));
 		foreach(lc, inflight)
+		{
+			abandon_prepared((SagaAction *) lfirst(lc));
 			((RemoteExec *) ((SagaAction *) lfirst(lc))->exec)->pc->broken = true;
+		}
 		foreach(lc, deferred)
+		{
+			abandon_prepared((SagaAction *) lfirst(lc));
 			((RemoteExec *) ((SagaAction *) lfirst(lc))->exec)->pc->broken = true;
+		}
 		release_actions(inflight);
 		list_free(inflight);
 		inflight = NIL;
@@ -1696,7 +1790,7 @@ saga_worker_tick(MemoryContext cxt)
 					continue;
 				}
 				if (act->done)
-					saga_record_outcome(act);
+					record_finished(act);
 				else
 					saga_state_delay(act->run_id, act->step_no, GetCurrentTimestamp(),
 									 "the connection was lost while the step prepared; its outcome is reconciled",
@@ -1796,7 +1890,11 @@ saga_worker_tick(MemoryContext cxt)
 	run_locals(locals, cxt);
 	release_actions(locals);
 
-	/* 5. remote steps take off */
+	/*
+	 * 5. remote steps take off; in a cluster only while this server still
+	 * acts in the term that claimed them (otherwise the claims stay running
+	 * and the acting coordinator reconciles them)
+	 */
 	foreach(lc, planned)
 	{
 		SagaAction *act = (SagaAction *) lfirst(lc);
@@ -1804,6 +1902,12 @@ saga_worker_tick(MemoryContext cxt)
 
 		if (act->exec == NULL)
 			continue;
+		if (last_acting_term != 0 && cluster_acting_term() != last_acting_term)
+		{
+			((RemoteExec *) act->exec)->pc->broken = true;
+			release_action(act);
+			continue;
+		}
 		old = MemoryContextSwitchTo(act->cxt);
 		remote_start(act);
 		MemoryContextSwitchTo(saga_context);
