@@ -165,6 +165,16 @@ is(counter($p1, 2) . counter($p2, 2), '00', 'the counters are back to 0');
 like(q1($n{$leader}, "SELECT last_error FROM distx.saga_runs WHERE run_id = $run2"),
 	qr/step two fails for run 2/, 'the leader shows why');
 
+# --- cancelled from a follower while its first step runs ---------------------
+
+my $run5 = start_run($n{$f1}, 5, sleep => 2);
+ok($p1->poll_query_until('postgres',
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name LIKE 'distx\\_saga\\_${run5}\\_%'"),
+	'the run to cancel is in its first step');
+is(q1($n{$f2}, "SELECT distx.saga_cancel($run5)"), 'compensating', 'cancelled on the other follower');
+is(q1($n{$f1}, "SELECT distx.saga_wait($run5, '60s')"), 'cancelled', 'the run ends cancelled');
+is(effects($p1, 5) . ' / ' . effects($p2, 5), 'bump unbump / ', 'its first step was undone, the second never ran');
+
 # --- kill -9 of the leader while a step runs --------------------------------
 
 my $old_term = q1($n{$leader}, q{SELECT term FROM distx.raft_status WHERE is_self});
@@ -208,6 +218,40 @@ is(q1($n{$leader}, "SELECT state FROM distx.saga_runs WHERE run_id = $run3"), 'c
 	'the old leader shows the run completed');
 is(effects($p1, 3), 'bump', 'and nothing ran again when it came back');
 
+# --- SIGSTOP of the leader while a step runs, SIGCONT after a new leader ----
+
+$leader = wait_leader($nodes, undef, qw(n1 n2 n3));
+($f1, $f2) = grep { $_ ne $leader } qw(n1 n2 n3);
+$old_term = q1($n{$leader}, q{SELECT term FROM distx.raft_status WHERE is_self});
+my $loff = log_size($n{$leader});
+my $run7 = start_run($n{$f1}, 7, sleep => 2);
+ok($p1->poll_query_until('postgres',
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name LIKE 'distx\\_saga\\_${run7}\\_%'"),
+	'the step of the run runs on p1');
+signal_tree($n{$leader}, 'STOP');
+$new_leader = wait_leader($nodes, $leader, $f1, $f2);
+ok(defined $new_leader, "a new leader while $leader is stopped");
+# the stopped leader's session on p1 stays open (its step waits for
+# PREPARE): the new leader waits for it
+usleep(3_000_000);
+is(effects($p1, 7), '', 'nothing of the step is committed while the old leader is stopped');
+signal_tree($n{$leader}, 'CONT');
+is(q1($n{$f1}, "SELECT distx.saga_wait($run7, '90s')"), 'completed',
+	'the run completes under the new leader after the old one resumes');
+is(effects($p1, 7) . ' / ' . effects($p2, 7), 'bump / bump', 'each step took effect exactly once');
+is(counter($p1, 7), '1', 'p1 counter is 1');
+ok(wait_no_distx_prepared($p1, $p2), 'nothing is left prepared');
+$new_term = q1($n{$new_leader}, q{SELECT term FROM distx.raft_status WHERE is_self});
+is(q1($n{$f1}, "SELECT string_agg(state || ':' || CASE WHEN term = $old_term THEN 'old' WHEN term > $old_term THEN 'new' ELSE term::text END, ',' ORDER BY attempt_no)
+	FROM distx.saga_attempt WHERE run_id = $run7 AND step_no = 1"),
+	'aborted:old,succeeded:new', 'the resumed leader\'s attempt was reconciled, the new leader ran the step');
+is(q1($n{$f1}, "SELECT count(*) FROM distx.saga_attempt WHERE term <= $old_term
+	AND started_at > (SELECT min(started_at) FROM distx.saga_attempt WHERE term > $old_term)"),
+	'0', 'no attempt carries the old term after the new leader\'s first claim');
+unlike(slurp_file($n{$leader}->logfile, $loff), qr/distx saga: acting as the coordinator in term/,
+	'the resumed leader never acted again');
+same_everywhere('after the paused leader resumed', qw(n1 n2 n3));
+
 # --- a node catches up through a snapshot ------------------------------------
 
 $leader = wait_leader($nodes, undef, qw(n1 n2 n3));
@@ -229,6 +273,16 @@ is(q1($n{$down}, "SELECT string_agg(state, ',' ORDER BY run_id) FROM distx.saga_
 	"$down has the runs it missed");
 is(q1($n{$down}, "SELECT count(*) FROM distx.saga_run_steps s JOIN distx.saga_runs r USING (run_id) WHERE r.run_id IN (" . join(',', @later) . ')'),
 	'12', 'with their steps');
+
+# --- purged from a follower, everywhere -------------------------------------
+
+my $finished = q1($n{$up}, q{SELECT count(*) FROM distx.saga_run WHERE state IN ('completed', 'compensated', 'cancelled')});
+is(q1($n{$down}, q{SELECT distx.saga_purge('0 s')}), $finished, "$down purges the $finished finished runs");
+same_everywhere('after the purge', qw(n1 n2 n3));
+is(q1($n{$_}, q{SELECT count(*) FROM distx.saga_run}), '0', "no run left on $_") foreach qw(n1 n2 n3);
+my $run6 = start_run($n{$up}, 6);
+ok($run6 > $later[-1], 'a new run after the purge gets a new id');
+is(q1($n{$up}, "SELECT distx.saga_wait($run6, '60s')"), 'completed', 'and completes');
 
 $n{$_}->stop foreach qw(n1 n2 n3);
 done_testing();
