@@ -218,6 +218,38 @@ is(q1($n{$leader}, "SELECT state FROM distx.saga_runs WHERE run_id = $run3"), 'c
 	'the old leader shows the run completed');
 is(effects($p1, 3), 'bump', 'and nothing ran again when it came back');
 
+# --- kill -9 of the leader after a step's success is recorded, before its
+# --- COMMIT PREPARED: the new leader commits it ----------------------------
+
+$leader = wait_leader($nodes, undef, qw(n1 n2 n3));
+($f1, $f2) = grep { $_ ne $leader } qw(n1 n2 n3);
+$old_term = q1($n{$leader}, q{SELECT term FROM distx.raft_status WHERE is_self});
+$n{$leader}->append_conf('postgresql.conf', q{
+distx.fault_point = 'saga_forward_recorded'
+distx.fault_action = 'sleep'
+distx.fault_sleep = '120s'
+});
+$n{$leader}->reload;
+usleep(300_000);
+my $foff = log_size($n{$leader});
+my $run8 = start_run($n{$f2}, 8);
+$n{$leader}->wait_for_log(qr/distx fault point "saga_forward_recorded" reached/, $foff);
+is(q1($n{$f2}, "SELECT state || ' ' || commit_pending FROM distx.saga_attempt WHERE run_id = $run8 AND step_no = 1"),
+	'succeeded true', 'the success is replicated, its commit pending');
+is(distx_prepared_count($p1), '1', 'the step is prepared on p1');
+kill9_postmaster_and_restart($n{$leader}, no_restart => 1);
+$new_leader = wait_leader($nodes, $leader, $f1, $f2);
+ok(defined $new_leader, "a new leader after kill -9 of $leader");
+is(q1($n{$f2}, "SELECT distx.saga_wait($run8, '90s')"), 'completed', 'the run completes');
+is(effects($p1, 8) . ' / ' . effects($p2, 8), 'bump / bump',
+	'the prepared step was committed by the new leader, not run again');
+is(q1($n{$f2}, "SELECT string_agg(state || ' ' || commit_pending, ',' ORDER BY attempt_no) FROM distx.saga_attempt WHERE run_id = $run8 AND step_no = 1"),
+	'succeeded false', 'a single attempt, resolved');
+ok(wait_no_distx_prepared($p1, $p2), 'nothing is left prepared');
+$n{$leader}->append_conf('postgresql.conf', "distx.fault_point = ''\n");
+$n{$leader}->start;
+same_everywhere('after the second kill', qw(n1 n2 n3));
+
 # --- SIGSTOP of the leader while a step runs, SIGCONT after a new leader ----
 
 $leader = wait_leader($nodes, undef, qw(n1 n2 n3));
