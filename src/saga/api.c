@@ -284,6 +284,15 @@ distx_saga_start(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(run_id);
 }
 
+static void
+cancel_missed(int64 run_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("saga run " INT64_FORMAT " kept changing while it was being cancelled", run_id),
+			 errhint("Try again.")));
+}
+
 Datum
 distx_saga_cancel(PG_FUNCTION_ARGS)
 {
@@ -305,17 +314,24 @@ again:
 	if (strcmp(run.state, SAGA_PENDING) == 0)
 	{
 		if (!saga_state_run_transition(run_id, "{pending}", SAGA_CANCELLED, 0, true,
-									   NULL, NULL) && ++tries < 10)
-			goto again;
+									   NULL, NULL))
+		{
+			if (++tries < 10)
+				goto again;
+			cancel_missed(run_id);
+		}
 		saga_state_steps_transition(run_id, 0, "{pending}", SAGA_CANCELLED, 0, false);
 		result = SAGA_CANCELLED;
 	}
 	else if (strcmp(run.state, SAGA_RUNNING) == 0)
 	{
 		if (!saga_state_run_transition(run_id, "{running}", SAGA_COMPENSATING, now, true,
-									   "cancelled by distx.saga_cancel()", "57014") &&
-			++tries < 10)
-			goto again;
+									   "cancelled by distx.saga_cancel()", "57014"))
+		{
+			if (++tries < 10)
+				goto again;
+			cancel_missed(run_id);
+		}
 		saga_state_steps_transition(run_id, 0, "{pending}", SAGA_CANCELLED, 0, false);
 		result = SAGA_COMPENSATING;
 	}
