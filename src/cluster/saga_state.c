@@ -248,6 +248,50 @@ copy_jsonb(MemoryContext cxt, Datum d)
 }
 
 /*
+ * Remote attempts recorded as aborted or failed that finished after
+ * since: their prepared transactions, if any exist, must never commit.
+ * SagaAttemptRow with step_no, attempt_no, state and gid; the node and the
+ * role in node_id / userid of a SagaAbandoned.
+ */
+List *
+saga_state_abandoned_attempts(TimestampTz since)
+{
+	static const char *sql =
+		"SELECT d.node_name, r.started_by, a.gid, a.state FROM distx.saga_attempt a "
+		"JOIN distx.saga_run r ON r.run_id = a.run_id "
+		"JOIN distx.saga_def_step d ON d.saga = r.saga AND d.version = r.version "
+		"AND d.step_no = a.step_no "
+		"WHERE a.gid IS NOT NULL AND d.node_name IS NOT NULL "
+		"AND a.state IN ('aborted', 'failed') AND a.finished_at > $1 "
+		"ORDER BY a.run_id, a.step_no, a.attempt_no";
+	SStateCtx	ctx;
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	List	   *result = NIL;
+	int			i;
+
+	sstate_begin(&ctx);
+	values[0] = TimestampTzGetDatum(since);
+	sstate_exec(sql, 1, types, values, NULL);
+	for (i = 0; i < (int) SPI_processed; i++)
+	{
+		SagaAbandoned *a = MemoryContextAllocZero(ctx.caller, sizeof(SagaAbandoned));
+		bool		isnull;
+		MemoryContext old;
+
+		a->node_name = copy_in(ctx.caller, col_text(i, 1));
+		a->userid = DatumGetObjectId(col_datum(i, 2, &isnull));
+		a->gid = copy_in(ctx.caller, col_text(i, 3));
+		a->state = copy_in(ctx.caller, col_text(i, 4));
+		old = MemoryContextSwitchTo(ctx.caller);
+		result = lappend(result, a);
+		MemoryContextSwitchTo(old);
+	}
+	sstate_end(&ctx);
+	return result;
+}
+
+/*
  * ----------------------------------------------------------------------
  * Entries (cluster mode): encoding, proposing
  * ----------------------------------------------------------------------

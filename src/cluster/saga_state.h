@@ -125,6 +125,15 @@ typedef struct SagaAttemptRow
 	bool		commit_pending;
 } SagaAttemptRow;
 
+/* a remote attempt that must never commit (saga_state_abandoned_attempts) */
+typedef struct SagaAbandoned
+{
+	char	   *node_name;
+	Oid			userid;			/* the role that started the run */
+	char	   *gid;
+	char	   *state;			/* aborted or failed */
+} SagaAbandoned;
+
 /* definitions */
 extern int	saga_state_latest_version(const char *saga, Oid *owner,
 									  Jsonb **normalized);
@@ -138,6 +147,7 @@ extern bool saga_state_try_lock_run(int64 run_id);
 extern SagaStepRow *saga_state_get_steps(int64 run_id, int *nsteps);
 extern List *saga_state_open_attempts(int64 run_id);
 extern List *saga_state_due_runs(int limit, long *next_due_ms);
+extern List *saga_state_abandoned_attempts(TimestampTz since);
 
 /* runs: writes */
 extern int64 saga_state_create_run(const char *saga, int version,

@@ -52,6 +52,7 @@
 #include "commands/extension.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "libpq-fe.h"
 #include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
@@ -1605,6 +1606,61 @@ record_finished(SagaAction *act)
 }
 
 /*
+ * In a cluster, now and then: the prepared transactions of remote attempts
+ * recorded as aborted or failed are rolled back wherever they still exist.
+ * Such an attempt never commits (only a recorded success is committed),
+ * but a coordinator that lost its leadership may have prepared it after
+ * the new one reconciled it (see abandon_prepared), and it would hold its
+ * locks for good.  Attempts that ended in the last SWEEP_WINDOW_MS are
+ * looked at, every SWEEP_INTERVAL_MS; a gid that does not exist is fine.
+ */
+#define SWEEP_INTERVAL_MS	10000
+#define SWEEP_WINDOW_MS		(10 * 60 * 1000)
+
+static TimestampTz next_sweep_at = 0;
+
+static void
+sweep_abandoned(void)
+{
+	List	   *list;
+	ListCell   *lc;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (now < next_sweep_at)
+		return;
+	next_sweep_at = TimestampTzPlusMilliseconds(now, SWEEP_INTERVAL_MS);
+	list = saga_state_abandoned_attempts(TimestampTzPlusMilliseconds(now, -SWEEP_WINDOW_MS));
+	foreach(lc, list)
+	{
+		SagaAbandoned *a = (SagaAbandoned *) lfirst(lc);
+		SagaAction	act;
+		ErrorData  *edata;
+		PoolConn   *pc;
+		PGresult   *res;
+
+		memset(&act, 0, sizeof(act));
+		act.node_id = get_foreign_server_oid(a->node_name, true);
+		act.userid = a->userid;
+		if (!OidIsValid(act.node_id))
+			continue;
+		pc = acquire_conn(&act, &edata);
+		if (pc == NULL)
+		{
+			FreeErrorData(edata);
+			continue;
+		}
+		res = remote_exec(pc, psprintf("ROLLBACK PREPARED %s", quote_literal_cstr(a->gid)),
+						  0, NULL);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+			ereport(LOG,
+					(errmsg("distx saga: rolled back prepared transaction %s on node \"%s\": its attempt is recorded as %s",
+							a->gid, a->node_name, a->state)));
+		PQclear(res);
+		pool_put(pc);
+	}
+}
+
+/*
  * Whether this server runs saga steps now.  A single server always does.
  * A member of a cluster only while it acts as the coordinator
  * (cluster_acting_term() != 0); its proposals then carry that term, and a
@@ -1796,6 +1852,9 @@ saga_worker_tick(MemoryContext cxt)
 									 "the connection was lost while the step prepared; its outcome is reconciled",
 									 "08006");
 			}
+
+			if (saga_state_clustered())
+				sweep_abandoned();
 
 			capacity = distx_saga_max_concurrency - list_length(inflight);
 			runs = saga_due_runs(Max(capacity, 0) + list_length(inflight) +

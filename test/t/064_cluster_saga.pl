@@ -53,6 +53,15 @@ BEGIN
 	INSERT INTO effects (id, what) VALUES (i, 'unbump');
 	RETURN r;
 END $$;
+CREATE TABLE switch (broken bool NOT NULL);
+INSERT INTO switch VALUES (true);
+CREATE FUNCTION unbump_or_fail(i int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+	IF (SELECT broken FROM switch) THEN
+		RAISE EXCEPTION 'the compensation of run % is broken', i USING ERRCODE = 'P0001';
+	END IF;
+	RETURN unbump(i);
+END $$;
 CREATE FUNCTION bump_or_fail(i int, fail bool) RETURNS int LANGUAGE plpgsql AS $$
 BEGIN
 	IF fail THEN
@@ -175,6 +184,22 @@ is(q1($n{$f2}, "SELECT distx.saga_cancel($run5)"), 'compensating', 'cancelled on
 is(q1($n{$f1}, "SELECT distx.saga_wait($run5, '60s')"), 'cancelled', 'the run ends cancelled');
 is(effects($p1, 5) . ' / ' . effects($p2, 5), 'bump unbump / ', 'its first step was undone, the second never ran');
 
+# --- a compensation that fails for good, retried from a follower ------------
+
+q1($n{$f2}, q{SELECT distx.saga_define('fragile',
+	distx.saga_step('one', 'p1', 'SELECT bump($1, 0) AS n', 'SELECT unbump_or_fail($1)',
+		params => '{$input.id}', max_attempts => 1),
+	distx.saga_step('two', 'p2', 'SELECT bump_or_fail($1, true) AS n', NULL,
+		params => '{$input.id}', max_attempts => 1))});
+my $run9 = q1($n{$f1}, q{SELECT distx.saga_start('fragile', '{"id": 9}')});
+is(q1($n{$f1}, "SELECT distx.saga_wait($run9, '60s')"), 'compensation_failed',
+	'a run whose compensation keeps failing stops in compensation_failed');
+is(effects($p1, 9), 'bump', 'its first step is not undone yet');
+$p1->safe_psql('postgres', 'UPDATE switch SET broken = false');
+is(q1($n{$f2}, "SELECT distx.saga_retry($run9)"), 'compensating', 'saga_retry on the other follower');
+is(q1($n{$f1}, "SELECT distx.saga_wait($run9, '60s')"), 'compensated', 'the run is compensated');
+is(effects($p1, 9), 'bump unbump', 'its first step was undone once');
+
 # --- kill -9 of the leader while a step runs --------------------------------
 
 my $old_term = q1($n{$leader}, q{SELECT term FROM distx.raft_status WHERE is_self});
@@ -283,6 +308,17 @@ is(q1($n{$f1}, "SELECT count(*) FROM distx.saga_attempt WHERE term <= $old_term
 unlike(slurp_file($n{$leader}->logfile, $loff), qr/distx saga: acting as the coordinator in term/,
 	'the resumed leader never acted again');
 same_everywhere('after the paused leader resumed', qw(n1 n2 n3));
+
+# an old leader that prepared its attempt after the new one reconciled it
+# (the window the old leader cannot close itself) leaves a prepared
+# transaction named after an aborted attempt: the acting coordinator rolls
+# it back
+my $ghost = q1($n{$f1}, "SELECT gid FROM distx.saga_attempt WHERE run_id = $run7 AND step_no = 1 AND state = 'aborted'");
+like($ghost, qr/_saga_${run7}_1_1$/, 'the aborted attempt has a gid');
+$p1->safe_psql('postgres', "BEGIN; INSERT INTO effects (id, what) VALUES (7, 'ghost'); PREPARE TRANSACTION '$ghost'");
+ok($p1->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_prepared_xacts WHERE gid = '$ghost'"),
+	'a prepared transaction of an aborted attempt is rolled back by the acting coordinator');
+is(effects($p1, 7), 'bump', 'and nothing of it committed');
 
 # --- a node catches up through a snapshot ------------------------------------
 
