@@ -1438,6 +1438,9 @@ do_attempt_succeeded(int64 run_id, int step_no, int attempt_no, bool compensate,
 		"UPDATE distx.saga_attempt SET state = 'succeeded', commit_pending = $4, "
 		"finished_at = $5 "
 		"WHERE run_id = $1 AND step_no = $2 AND attempt_no = $3 AND state = 'running'";
+	static const char *sql_state =
+		"SELECT state FROM distx.saga_attempt "
+		"WHERE run_id = $1 AND step_no = $2 AND attempt_no = $3";
 	static const char *sql_forward =
 		"UPDATE distx.saga_run_step SET state = 'completed', output = $3, "
 		"completed_at = $4, next_at = NULL "
@@ -1466,9 +1469,18 @@ do_attempt_succeeded(int64 run_id, int step_no, int attempt_no, bool compensate,
 	sstate_exec(sql_attempt, 5, types, values, NULL);
 	if (SPI_processed == 0)
 	{
-		/* settled already (by another coordinator, in a cluster) */
+		bool		recorded;
+
+		/*
+		 * Succeeded already: this very success applied twice (a retried
+		 * proposal), since only the worker that ran an attempt records its
+		 * success.  Otherwise settled as aborted or failed (by another
+		 * coordinator, in a cluster), or gone.
+		 */
+		sstate_exec(sql_state, 3, types, values, NULL);
+		recorded = SPI_processed > 0 && strcmp(col_text(0, 1), ATTEMPT_SUCCEEDED) == 0;
 		sstate_end(&ctx);
-		return false;
+		return recorded;
 	}
 	if (compensate)
 	{

@@ -54,7 +54,9 @@
  *	SAGA_OP_WAKE_INTERRUPTED	(no fields).
  *	SAGA_OP_SUCCEEDED	u64 run, u32 step_no, u32 attempt_no, u8 compensate,
  *						text output, u8 commit_pending.  Only an attempt still
- *						running: result 1, else 0.
+ *						running is recorded; result 1 if it is succeeded now
+ *						(or was already: a retried entry), 0 if it was
+ *						settled as aborted or failed.
  *	SAGA_OP_FAILED		u64 run, u32 step_no, u32 attempt_no, u8 compensate,
  *						text attempt_state, u8 counted, text error, text
  *						sqlstate, text step_state, i64 retry_at.  Only an
