@@ -1666,9 +1666,12 @@ sweep_abandoned(void)
  * (cluster_acting_term() != 0); its proposals then carry that term, and a
  * new term wakes the runs whose attempts were left open (by this server's
  * last worker or by the old leader), to be reconciled.  A member that does
- * not act drops what it has in flight: their connections are closed, so
- * their remote transactions end (one already prepared is left to the
- * acting coordinator, which rolls it back or commits it by its record).
+ * not act drops what it has in flight: a step that prepared is rolled back
+ * (abandon_prepared: its success was never proposed), the connections are
+ * closed, so the other remote transactions end, and the acting coordinator
+ * reconciles the attempts, which are still running in the replicated
+ * state.  Even a short loss of the role (a Raft worker stalled for half an
+ * election timeout) drops the steps in flight; they are tried again.
  */
 static uint64 last_acting_term = 0;
 
