@@ -72,6 +72,7 @@ CREATE TABLE distx.saga_run (
 	next_at timestamptz,		-- when the worker looks at it next
 	last_error text,
 	last_sqlstate text,
+	request_id text UNIQUE,		-- in a cluster: the proposal that created it
 	FOREIGN KEY (saga, version) REFERENCES distx.saga_def
 );
 CREATE INDEX saga_run_due ON distx.saga_run (next_at)
@@ -104,7 +105,7 @@ CREATE TABLE distx.saga_attempt (
 	gid text,					-- remote steps: the prepared transaction
 	commit_pending bool NOT NULL DEFAULT false,	-- COMMIT PREPARED not confirmed
 	counted bool NOT NULL DEFAULT true,	-- counts against max_attempts
-	term bigint NOT NULL DEFAULT 0,		-- coordinator term that claimed it
+	term bigint NOT NULL DEFAULT 0,		-- coordinator term that claimed it (0: single node)
 	started_at timestamptz NOT NULL,
 	finished_at timestamptz,
 	error text,

@@ -51,6 +51,7 @@
 #include "distx.h"
 #include "cluster/cluster.h"
 #include "cluster/cluster_apply.h"
+#include "cluster/saga_state.h"
 #include "remote/connection.h"
 #include "remote/node.h"
 
@@ -748,6 +749,7 @@ distx_cluster_init(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this server is already a member of a distx cluster"),
 				 errhint("See distx.raft_status.")));
+	saga_state_check_unshared(false);
 
 	if (PG_ARGISNULL(0))
 		name = find_own_name();
@@ -1423,6 +1425,7 @@ distx_cluster_join(PG_FUNCTION_ARGS)
 	 * may hold from an earlier membership (pg_distx removed by hand) would
 	 * not match the new, empty log.  The leader sends everything again.
 	 */
+	saga_state_check_unshared(true);
 	cluster_reset_replicated_state();
 
 	memset(&id, 0, sizeof(id));

@@ -23,11 +23,13 @@
 #include "utils/timestamp.h"
 
 #include "cluster/cluster_apply.h"
+#include "cluster/saga_state.h"
 
 #define SNAP_MAGIC		0x4E535844u /* "DXSN" as little-endian bytes */
 #define SNAP_VERSION	1
 #define SNAP_TAG_NODES	1
 #define SNAP_TAG_DECISIONS	2
+#define SNAP_TAG_SAGAS		3
 
 /* ------------------------------------------------------------------ */
 
@@ -69,12 +71,7 @@ put_u64(StringInfo buf, uint64 v)
 	appendBinaryStringInfo(buf, (const char *) b, 8);
 }
 
-typedef struct Reader
-{
-	const uint8 *p;
-	uint32		left;
-	const char *what;
-} Reader;
+typedef EntryReader Reader;
 
 static void
 need(Reader *r, uint32 n)
@@ -183,6 +180,97 @@ get_name(Reader *r)
 	r->p += len;
 	r->left -= len;
 	return s;
+}
+
+/* the codec, for the entry kinds defined elsewhere (saga_state.c) */
+
+void
+entry_put_u8(StringInfo buf, uint8 v)
+{
+	put_u8(buf, v);
+}
+
+void
+entry_put_u16(StringInfo buf, uint16 v)
+{
+	put_u16(buf, v);
+}
+
+void
+entry_put_u32(StringInfo buf, uint32 v)
+{
+	put_u32(buf, v);
+}
+
+void
+entry_put_u64(StringInfo buf, uint64 v)
+{
+	put_u64(buf, v);
+}
+
+/* text: u32 length (ENTRY_TEXT_NULL for NULL), bytes (no NUL) */
+void
+entry_put_text(StringInfo buf, const char *s)
+{
+	if (s == NULL)
+	{
+		put_u32(buf, ENTRY_TEXT_NULL);
+		return;
+	}
+	put_u32(buf, (uint32) strlen(s));
+	appendBinaryStringInfo(buf, s, (int) strlen(s));
+}
+
+uint8
+entry_get_u8(EntryReader *r)
+{
+	return get_u8(r);
+}
+
+uint16
+entry_get_u16(EntryReader *r)
+{
+	return get_u16(r);
+}
+
+uint32
+entry_get_u32(EntryReader *r)
+{
+	return get_u32(r);
+}
+
+uint64
+entry_get_u64(EntryReader *r)
+{
+	return get_u64(r);
+}
+
+char *
+entry_get_text(EntryReader *r)
+{
+	uint32		len = get_u32(r);
+	char	   *s;
+
+	if (len == ENTRY_TEXT_NULL)
+		return NULL;
+	need(r, len);
+	if (memchr(r->p, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed %s: a text contains a NUL byte", r->what)));
+	s = pnstrdup((const char *) r->p, len);
+	r->p += len;
+	r->left -= len;
+	return s;
+}
+
+void
+entry_get_end(EntryReader *r)
+{
+	if (r->left != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed %s: trailing bytes", r->what)));
 }
 
 /* ------------------------------------------------------------------
@@ -492,6 +580,9 @@ cluster_apply_entries(const raft_entry *entries, size_t n, int64 *results)
 			case ENTRY_FORGET:
 				results[i] = apply_forget(&r);
 				break;
+			case ENTRY_SAGA:
+				results[i] = saga_state_apply(&r, e->term, e->index);
+				break;
 			default:
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
@@ -512,6 +603,7 @@ cluster_reset_replicated_state(void)
 		elog(ERROR, "SPI_connect failed");
 	run("DELETE FROM distx.cluster_nodes", 0, NULL, NULL);
 	run("DELETE FROM distx.cluster_decisions", 0, NULL, NULL);
+	saga_state_reset();
 	store_applied(0, 0);
 	SPI_finish();
 }
@@ -646,6 +738,12 @@ cluster_snapshot_make(uint32 *len)
 	put_u8(&buf, SNAP_TAG_DECISIONS);
 	put_u32(&buf, (uint32) sec.len);
 	appendBinaryStringInfo(&buf, sec.data, sec.len);
+
+	resetStringInfo(&sec);
+	saga_state_snapshot_make(&sec);
+	put_u8(&buf, SNAP_TAG_SAGAS);
+	put_u32(&buf, (uint32) sec.len);
+	appendBinaryStringInfo(&buf, sec.data, sec.len);
 	SPI_finish();
 
 	*len = (uint32) buf.len;
@@ -661,6 +759,7 @@ cluster_snapshot_restore(const uint8 *data, uint32 len, uint64 index, uint64 ter
 		elog(ERROR, "SPI_connect failed");
 	run("DELETE FROM distx.cluster_nodes", 0, NULL, NULL);
 	run("DELETE FROM distx.cluster_decisions", 0, NULL, NULL);
+	saga_state_reset();
 
 	if (len > 0)
 	{
@@ -729,6 +828,8 @@ cluster_snapshot_restore(const uint8 *data, uint32 len, uint64 index, uint64 ter
 									n, oids, names);
 				}
 			}
+			else if (tag == SNAP_TAG_SAGAS)
+				saga_state_snapshot_restore(&s);
 			else
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),

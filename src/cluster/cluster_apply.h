@@ -31,13 +31,31 @@
  *	ENTRY_FORGET	u64 xid, str origin.  Drops the decision once every
  *					participant is resolved.
  *
- * str: u16 length, bytes (no NUL).
+ *	ENTRY_SAGA		u8 op, u64 term, i64 proposed-at, then the op's fields.
+ *					A change of saga state (see saga_state.h for the ops and
+ *					their fields).  term is the acting coordinator term of
+ *					the worker that proposed it, 0 for a change made by a
+ *					session: an entry with a term other than 0 that is
+ *					committed in another term than its own is refused (it
+ *					changes nothing and its result is SAGA_ENTRY_REFUSED), so
+ *					a coordinator whose leadership ended never claims or
+ *					records a step after another leader committed an entry.
+ *					Every op is idempotent; proposed-at is the time written
+ *					to the tables, so that every node writes the same.
+ *
+ * str: u16 length, bytes (no NUL).  text: u32 length (0xFFFFFFFF for
+ * NULL), bytes (no NUL).  list: u16 count, then count texts.
  *
  * Snapshot format: "DXSN" u32 version, then sections: u8 tag, u32 length,
  * payload.  Tag 1 (nodes): u32 count, then per node u64 id, u64 system id,
  * i64 added_at, str name.  Tag 2 (decisions): u32 count, then per decision
  * str origin, u64 xid, u8 outcome, u8 conditional, u64 term, i64
- * decided_at, u16 count, per participant u32 OID and str name.
+ * decided_at, u16 count, per participant u32 OID and str name.  Tag 3
+ * (sagas): per table, u8 table (1 saga_def, 2 saga_def_step, 3 saga_run,
+ * 4 saga_run_step, 5 saga_attempt, in that order), u32 count, then per row
+ * the text of the row as a jsonb object (to_jsonb of the row; role OIDs
+ * travel as names in the extra keys _owner and _started_by, and server OIDs
+ * are looked up again by name where the snapshot is installed).
  *
  *-------------------------------------------------------------------------
  */
@@ -45,17 +63,41 @@
 #define DISTX_CLUSTER_APPLY_H
 
 #include "cluster/cluster.h"
+#include "lib/stringinfo.h"
 #include "raft/raft.h"
 
 #define ENTRY_NODE_ADD		1
 #define NODE_ADD_FRESH		0x01	/* the server has no Raft identity */
 #define ENTRY_DECISION		2
 #define ENTRY_FORGET		3
+#define ENTRY_SAGA			4
 
 #define DECISION_COMMIT		1
 #define DECISION_ABORT		2
 
 #define DECISION_ORIGIN_MAX	200	/* bytes of an origin (gid prefix) */
+
+/* the codec of entries, for kinds encoded elsewhere (saga_state.c) */
+typedef struct EntryReader
+{
+	const uint8 *p;
+	uint32		left;
+	const char *what;
+} EntryReader;
+
+#define ENTRY_TEXT_NULL		0xFFFFFFFFu
+
+extern void entry_put_u8(StringInfo buf, uint8 v);
+extern void entry_put_u16(StringInfo buf, uint16 v);
+extern void entry_put_u32(StringInfo buf, uint32 v);
+extern void entry_put_u64(StringInfo buf, uint64 v);
+extern void entry_put_text(StringInfo buf, const char *s);
+extern uint8 entry_get_u8(EntryReader *r);
+extern uint16 entry_get_u16(EntryReader *r);
+extern uint32 entry_get_u32(EntryReader *r);
+extern uint64 entry_get_u64(EntryReader *r);
+extern char *entry_get_text(EntryReader *r);
+extern void entry_get_end(EntryReader *r);	/* error if bytes are left */
 
 /* encoders: palloc'ed entry bytes */
 extern uint8 *cluster_encode_node_add(const char *name, uint64 system_id,

@@ -95,6 +95,36 @@ saga_wake_worker_at_commit(void)
 	wake_at_commit = true;
 }
 
+/*
+ * In a cluster a step's effect and its completion cannot commit in one
+ * local transaction (the completion is a Raft entry), so steps on this
+ * database are refused there: the database is declared as a distx server
+ * instead, and its steps run like remote ones, with two-phase commit.
+ */
+static void
+refuse_local_steps(const char *saga, List *steps, SagaStepDef *array, int n)
+{
+	ListCell   *lc;
+	int			i;
+	const char *local = NULL;
+
+	if (!saga_state_clustered())
+		return;
+	foreach(lc, steps)
+		if (!OidIsValid(((SagaStepDef *) lfirst(lc))->node_id) && local == NULL)
+			local = ((SagaStepDef *) lfirst(lc))->name;
+	for (i = 0; i < n; i++)
+		if (array[i].node_name == NULL && local == NULL)
+			local = array[i].name;
+	if (local != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("step \"%s\" of saga \"%s\" runs on the local database, which a distx cluster does not support",
+						local, saga),
+				 errdetail("In a cluster the completion of a step is a Raft entry, so it cannot commit in one local transaction with the step's effect."),
+				 errhint("Declare this database as a distx server (CREATE SERVER ... FOREIGN DATA WRAPPER distx) on every node and name it as the step's node: the step then runs with two-phase commit like any remote step.")));
+}
+
 static bool
 is_final_state(const char *state)
 {
@@ -137,6 +167,7 @@ distx_saga_define(PG_FUNCTION_ARGS)
 
 	/* everything is checked before anything is written */
 	def = saga_parse_definition(name, PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1));
+	refuse_local_steps(name, def->steps, NULL, 0);
 
 	/* one definer of a saga at a time */
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId,
@@ -161,7 +192,12 @@ distx_saga_define(PG_FUNCTION_ARGS)
 		def->owner = owner;
 	}
 	def->version = latest + 1;
-	saga_state_define(def);
+	if (saga_state_define(def) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("saga \"%s\" was defined on another node at the same time", name),
+				 errdetail("Version %d of it is another definition.", def->version),
+				 errhint("Try again.")));
 	PG_RETURN_INT32(def->version);
 }
 
@@ -218,6 +254,7 @@ distx_saga_start(PG_FUNCTION_ARGS)
 
 	/* the starting role must be able to use every node of the saga */
 	steps = saga_state_load_steps(name, version, &nsteps);
+	refuse_local_steps(name, NIL, steps, nsteps);
 	for (i = 0; i < nsteps; i++)
 		if (OidIsValid(steps[i].node_id))
 			(void) node_lookup_by_oid(steps[i].node_id, GetUserId(), true);
@@ -247,6 +284,15 @@ distx_saga_start(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(run_id);
 }
 
+static void
+cancel_missed(int64 run_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("saga run " INT64_FORMAT " kept changing while it was being cancelled", run_id),
+			 errhint("Try again.")));
+}
+
 Datum
 distx_saga_cancel(PG_FUNCTION_ARGS)
 {
@@ -254,20 +300,38 @@ distx_saga_cancel(PG_FUNCTION_ARGS)
 	SagaRunRow	run;
 	const char *result;
 	TimestampTz now = GetCurrentTimestamp();
+	int			tries = 0;
 
+	/*
+	 * The run row is locked in single-node mode, so the transition cannot
+	 * miss.  In a cluster nothing is locked: the transition is a
+	 * compare-and-set, and if the worker moved the run meanwhile (pending
+	 * to running), the run is read again.
+	 */
+again:
 	get_own_run(run_id, true, &run);
 
 	if (strcmp(run.state, SAGA_PENDING) == 0)
 	{
-		saga_state_run_transition(run_id, "{pending}", SAGA_CANCELLED, 0, true,
-								  NULL, NULL);
+		if (!saga_state_run_transition(run_id, "{pending}", SAGA_CANCELLED, 0, true,
+									   NULL, NULL))
+		{
+			if (++tries < 10)
+				goto again;
+			cancel_missed(run_id);
+		}
 		saga_state_steps_transition(run_id, 0, "{pending}", SAGA_CANCELLED, 0, false);
 		result = SAGA_CANCELLED;
 	}
 	else if (strcmp(run.state, SAGA_RUNNING) == 0)
 	{
-		saga_state_run_transition(run_id, "{running}", SAGA_COMPENSATING, now, true,
-								  "cancelled by distx.saga_cancel()", "57014");
+		if (!saga_state_run_transition(run_id, "{running}", SAGA_COMPENSATING, now, true,
+									   "cancelled by distx.saga_cancel()", "57014"))
+		{
+			if (++tries < 10)
+				goto again;
+			cancel_missed(run_id);
+		}
 		saga_state_steps_transition(run_id, 0, "{pending}", SAGA_CANCELLED, 0, false);
 		result = SAGA_COMPENSATING;
 	}

@@ -52,6 +52,7 @@
 #include "commands/extension.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "libpq-fe.h"
 #include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
@@ -70,6 +71,7 @@
 #include "utils/timestamp.h"
 
 #include "distx.h"
+#include "cluster/cluster.h"
 #include "cluster/saga_state.h"
 #include "remote/connection.h"
 #include "remote/health.h"
@@ -1336,6 +1338,21 @@ plan_one(int64 run_id, MemoryContext cxt)
 				result = act;
 			}
 		}
+		else if (saga_state_clustered())
+		{
+			/*
+			 * A local step of a run started before this server joined a
+			 * cluster: its effect and its record cannot commit together any
+			 * more (the record is a Raft entry).  It fails for good, with
+			 * the reason.
+			 */
+			act->attempt_no = saga_state_claim_attempt(act->run_id, act->step_no,
+													   act->compensate, NULL, 0);
+			action_fail(act, "steps on the local database do not run in a distx cluster",
+						"0A000", false);
+			act->permanent = true;
+			saga_record_outcome(act);
+		}
 		else
 		{
 			act->attempt_no = saga_state_claim_attempt(act->run_id, act->step_no,
@@ -1501,6 +1518,221 @@ run_locals(List *locals, MemoryContext cxt)
 }
 
 /*
+ * In a cluster: a remote attempt of this worker whose success is certainly
+ * not recorded (refused, or never proposed because this server stopped
+ * acting) must never commit.  Its prepared transaction, if there is one, is
+ * rolled back on its own connection (the acting coordinator would do the
+ * same when it reconciles the attempt; if it did so already, the attempt
+ * may have prepared after that, and only this worker knows).
+ */
+static void
+abandon_prepared(SagaAction *act)
+{
+	RemoteExec *rx = (RemoteExec *) act->exec;
+	PGresult   *res;
+
+	if (rx == NULL || rx->pc == NULL || rx->pc->conn == NULL || act->gid == NULL ||
+		PQstatus(rx->pc->conn) != CONNECTION_OK)
+		return;
+	if (rx->phase == RP_PREPARE && !(act->done && act->ok))
+	{
+		/* PREPARE sent, its answer not read yet */
+		res = libpqsrv_get_result_last(rx->pc->conn, PG_WAIT_EXTENSION);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK ||
+			strcmp(PQcmdStatus(res), "PREPARE TRANSACTION") != 0)
+		{
+			PQclear(res);
+			return;				/* not prepared */
+		}
+		PQclear(res);
+	}
+	else if (!(act->done && act->ok))
+		return;					/* never prepared: closing the connection ends it */
+	if (PQtransactionStatus(rx->pc->conn) != PQTRANS_IDLE)
+		return;
+	res = remote_exec(rx->pc, psprintf("ROLLBACK PREPARED %s", quote_literal_cstr(act->gid)),
+					  0, NULL);
+	ereport(LOG,
+			(errmsg("distx saga: ROLLBACK PREPARED of attempt %d of step \"%s\" of run " INT64_FORMAT ": %s",
+					act->attempt_no, act->step_name, act->run_id,
+					PQresultStatus(res) == PGRES_COMMAND_OK ? "rolled back" :
+					result_ok_or_missing(res) ? "already gone" :
+					pchomp(PQresultErrorMessage(res))),
+			 errdetail("This server does not act as the coordinator for the attempt's term any more; its success was not recorded.")));
+	PQclear(res);
+}
+
+/*
+ * Record the outcome of a finished remote step.  In a cluster, a success
+ * that is refused (this server's term ended, or the attempt was settled by
+ * the acting coordinator) rolls its prepared transaction back before the
+ * error goes on.
+ */
+static void
+record_finished(SagaAction *act)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	if (!saga_state_clustered())
+	{
+		saga_record_outcome(act);
+		return;
+	}
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		saga_record_outcome(act);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (act->ok && saga_state_success_refused)
+			abandon_prepared(act);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * In a cluster, now and then: the prepared transactions of remote attempts
+ * recorded as aborted or failed are rolled back wherever they still exist.
+ * Such an attempt never commits (only a recorded success is committed),
+ * but a coordinator that lost its leadership may have prepared it after
+ * the new one reconciled it (see abandon_prepared), and it would hold its
+ * locks for good.  Attempts that ended in the last SWEEP_WINDOW_MS are
+ * looked at, every SWEEP_INTERVAL_MS; a gid that does not exist is fine.
+ */
+#define SWEEP_INTERVAL_MS	10000
+#define SWEEP_WINDOW_MS		(10 * 60 * 1000)
+
+static TimestampTz next_sweep_at = 0;
+
+static void
+sweep_abandoned(void)
+{
+	List	   *list;
+	ListCell   *lc;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (now < next_sweep_at)
+		return;
+	next_sweep_at = TimestampTzPlusMilliseconds(now, SWEEP_INTERVAL_MS);
+	list = saga_state_abandoned_attempts(TimestampTzPlusMilliseconds(now, -SWEEP_WINDOW_MS));
+	foreach(lc, list)
+	{
+		SagaAbandoned *a = (SagaAbandoned *) lfirst(lc);
+		SagaAction	act;
+		ErrorData  *edata;
+		PoolConn   *pc;
+		PGresult   *res;
+
+		memset(&act, 0, sizeof(act));
+		act.node_id = get_foreign_server_oid(a->node_name, true);
+		act.userid = a->userid;
+		if (!OidIsValid(act.node_id))
+			continue;
+		pc = acquire_conn(&act, &edata);
+		if (pc == NULL)
+		{
+			FreeErrorData(edata);
+			continue;
+		}
+		res = remote_exec(pc, psprintf("ROLLBACK PREPARED %s", quote_literal_cstr(a->gid)),
+						  0, NULL);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+			ereport(LOG,
+					(errmsg("distx saga: rolled back prepared transaction %s on node \"%s\": its attempt is recorded as %s",
+							a->gid, a->node_name, a->state)));
+		PQclear(res);
+		pool_put(pc);
+	}
+}
+
+/*
+ * Whether this server runs saga steps now.  A single server always does.
+ * A member of a cluster only while it acts as the coordinator
+ * (cluster_acting_term() != 0); its proposals then carry that term, and a
+ * new term wakes the runs whose attempts were left open (by this server's
+ * last worker or by the old leader), to be reconciled.  A member that does
+ * not act drops what it has in flight: a step that prepared is rolled back
+ * (abandon_prepared: its success was never proposed), the connections are
+ * closed, so the other remote transactions end, and the acting coordinator
+ * reconciles the attempts, which are still running in the replicated
+ * state.  Even a short loss of the role (a Raft worker stalled for half an
+ * election timeout) drops the steps in flight; they are tried again.
+ */
+static uint64 last_acting_term = 0;
+
+bool
+saga_worker_acting(void)
+{
+	uint64		term;
+	ListCell   *lc;
+
+	if (!saga_state_clustered())
+	{
+		saga_state_set_term(0);
+		return true;
+	}
+	term = cluster_acting_term();
+	if (term != 0)
+	{
+		if (term != last_acting_term)
+		{
+			interrupted_woken = false;
+			last_acting_term = term;
+			ereport(LOG,
+					(errmsg("distx saga: acting as the coordinator in term %llu",
+						(unsigned long long) term)));
+		}
+		saga_state_set_term(term);
+		return true;
+	}
+
+	saga_state_set_term(0);
+	if (inflight != NIL || deferred != NIL)
+	{
+		ereport(LOG,
+				(errmsg("distx saga: not the coordinator any more; dropping %d saga steps in flight",
+						list_length(inflight) + list_length(deferred)),
+				 errdetail("The acting coordinator reconciles their attempts.")));
+		foreach(lc, inflight)
+		{
+			abandon_prepared((SagaAction *) lfirst(lc));
+			((RemoteExec *) ((SagaAction *) lfirst(lc))->exec)->pc->broken = true;
+		}
+		foreach(lc, deferred)
+		{
+			abandon_prepared((SagaAction *) lfirst(lc));
+			((RemoteExec *) ((SagaAction *) lfirst(lc))->exec)->pc->broken = true;
+		}
+		release_actions(inflight);
+		list_free(inflight);
+		inflight = NIL;
+		release_actions(deferred);
+		list_free(deferred);
+		deferred = NIL;
+	}
+	list_free_deep(resolved_attempts);
+	resolved_attempts = NIL;
+	last_acting_term = 0;
+	release_idle_resources();
+	return false;
+}
+
+/*
  * One tick of the saga executor:
  *
  * 1. progress of the remote steps in flight (no waiting);
@@ -1617,12 +1849,15 @@ saga_worker_tick(MemoryContext cxt)
 					continue;
 				}
 				if (act->done)
-					saga_record_outcome(act);
+					record_finished(act);
 				else
 					saga_state_delay(act->run_id, act->step_no, GetCurrentTimestamp(),
 									 "the connection was lost while the step prepared; its outcome is reconciled",
 									 "08006");
 			}
+
+			if (saga_state_clustered())
+				sweep_abandoned();
 
 			capacity = distx_saga_max_concurrency - list_length(inflight);
 			runs = saga_due_runs(Max(capacity, 0) + list_length(inflight) +
@@ -1717,7 +1952,11 @@ saga_worker_tick(MemoryContext cxt)
 	run_locals(locals, cxt);
 	release_actions(locals);
 
-	/* 5. remote steps take off */
+	/*
+	 * 5. remote steps take off; in a cluster only while this server still
+	 * acts in the term that claimed them (otherwise the claims stay running
+	 * and the acting coordinator reconciles them)
+	 */
 	foreach(lc, planned)
 	{
 		SagaAction *act = (SagaAction *) lfirst(lc);
@@ -1725,6 +1964,12 @@ saga_worker_tick(MemoryContext cxt)
 
 		if (act->exec == NULL)
 			continue;
+		if (last_acting_term != 0 && cluster_acting_term() != last_acting_term)
+		{
+			((RemoteExec *) act->exec)->pc->broken = true;
+			release_action(act);
+			continue;
+		}
 		old = MemoryContextSwitchTo(act->cxt);
 		remote_start(act);
 		MemoryContextSwitchTo(saga_context);

@@ -137,6 +137,8 @@ extern void saga_record_delay(SagaAction *act, const char *error,
 extern long saga_backoff_ms(SagaStepDef *def, int failures);
 
 /* executor.c */
+#define SAGA_NOT_ACTING_RECHECK_MS	100
+extern bool saga_worker_acting(void);
 extern long saga_worker_tick(MemoryContext loop_context);
 extern char *saga_gid(int64 run_id, int step_no, int attempt_no);
 extern char *saga_idempotency_key(int64 run_id, const char *step_name,

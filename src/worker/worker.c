@@ -194,10 +194,14 @@ distx_worker_main(Datum main_arg)
 			next_recovery_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait);
 		}
 
-		/* sagas: when woken (a run was started or changed) or when due */
+		/*
+		 * sagas: when woken (a run was started or changed) or when due; in a
+		 * cluster only on the acting coordinator (the others look again soon)
+		 */
 		if ((rc & WL_LATCH_SET) || GetCurrentTimestamp() >= next_saga_at)
 		{
-			long		due = saga_worker_tick(loop_context);
+			long		due = saga_worker_acting() ?
+				saga_worker_tick(loop_context) : SAGA_NOT_ACTING_RECHECK_MS;
 
 			if (due < 0 || due > WORKER_IDLE_TIMEOUT_MS)
 				due = WORKER_IDLE_TIMEOUT_MS;
