@@ -457,6 +457,8 @@ process_ready(void)
 	while (raft_has_ready(node))
 	{
 		raft_ready	rd;
+		raft_hard_state cur;
+		bool		early;
 		size_t		i;
 		int			rc;
 
@@ -464,7 +466,28 @@ process_ready(void)
 		if (rc != RAFT_OK)
 			raft_failed("raft_ready_get", rc);
 
-		/* 1-3: durable before anything goes out */
+		/*
+		 * A leader may send its appends before its own copy is durable
+		 * (Raft thesis, 10.2.1): the core counts that copy towards a
+		 * majority only from raft_advance(), after the fsync below.  So
+		 * the followers' fsyncs overlap the leader's.  Not when the term or
+		 * the vote is new (it must be durable first) or with a snapshot;
+		 * and every other message waits as usual.
+		 */
+		dxs_hard_state(store, &cur);
+		early = raft_get_role(node) == RAFT_LEADER && rd.snapshot == NULL &&
+			(!rd.has_hard_state ||
+			 (cur.term == rd.hard_state.term && cur.vote == rd.hard_state.vote));
+		if (early)
+		{
+			for (i = 0; i < rd.n_messages; i++)
+				if (rd.messages[i].type == RAFT_MSG_APPEND)
+					transport_send(rd.messages[i].to, rd.messages[i].buf,
+								   rd.messages[i].len);
+			transport_kick();
+		}
+
+		/* 1-3: durable before anything else goes out */
 		if (rd.snapshot)
 			install_snapshot(rd.snapshot);
 		if (rd.n_entries > 0 && dxs_append(store, rd.entries, rd.n_entries) < 0)
@@ -473,8 +496,6 @@ process_ready(void)
 			storage_failed("fsync the Raft log");
 		if (rd.has_hard_state)
 		{
-			raft_hard_state cur;
-
 			/*
 			 * Only term and vote must be durable before messages go out.
 			 * The commit index is written along with them but not for
@@ -483,7 +504,6 @@ process_ready(void)
 			 * applied index, which the tables keep durably, and learns the
 			 * rest from the leader.
 			 */
-			dxs_hard_state(store, &cur);
 			if ((cur.term != rd.hard_state.term || cur.vote != rd.hard_state.vote) &&
 				dxs_set_hard_state(store, &rd.hard_state) < 0)
 				storage_failed("write the Raft hard state");
@@ -491,7 +511,9 @@ process_ready(void)
 
 		/* 4 */
 		for (i = 0; i < rd.n_messages; i++)
-			transport_send(rd.messages[i].to, rd.messages[i].buf, rd.messages[i].len);
+			if (!early || rd.messages[i].type != RAFT_MSG_APPEND)
+				transport_send(rd.messages[i].to, rd.messages[i].buf,
+							   rd.messages[i].len);
 
 		/* 5 */
 		if (rd.n_committed > 0)

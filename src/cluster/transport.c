@@ -402,6 +402,25 @@ peer_read_results(Peer *p)
 	}
 }
 
+/*
+ * Send what is queued to every idle peer now, rather than at the next
+ * round of the worker's loop (the leader's appends, sent while it fsyncs).
+ */
+void
+transport_kick(void)
+{
+	int			i;
+
+	for (i = 0; i < npeers; i++)
+	{
+		Peer	   *p = &peers[i];
+
+		if (p->state == PEER_IDLE && p->queued > 0 &&
+			PQstatus(p->conn) == CONNECTION_OK)
+			peer_send_batch(p);
+	}
+}
+
 int
 transport_max_events(void)
 {

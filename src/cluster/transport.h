@@ -39,6 +39,9 @@ extern const char *transport_peer_name(uint64 id);
 /* queue a message (copied) */
 extern void transport_send(uint64 to, const uint8 *buf, uint32 len);
 
+/* send what is queued to idle peers at once */
+extern void transport_kick(void);
+
 /* the sockets to wait for; returns how many events were added */
 extern int	transport_max_events(void);
 extern void transport_add_events(WaitEventSet *set);

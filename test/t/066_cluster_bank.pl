@@ -271,6 +271,14 @@ foreach my $i (0 .. $#names)
 	my $log = -e "$dir/acked_$i.log" ? slurp_file("$dir/acked_$i.log") : '';
 	push @acked, grep { /^\d+$/ } split /\n/, $log;
 }
+if (@acked < 100)
+{
+	foreach my $i (0 .. $#names)
+	{
+		my $err = -e "$dir/errors_$i.log" ? slurp_file("$dir/errors_$i.log") : '(no error log)';
+		diag("loop $i errors, first lines:\n" . join("\n", (split /\n/, $err)[0 .. 9]));
+	}
+}
 my @lost = grep { !exists $ledger{$_} } @acked;
 is(scalar(@lost), 0, 'every acknowledged transfer is there (' . scalar(@acked) . ' acknowledged)')
   or diag "lost: @lost[0 .. ($#lost < 9 ? $#lost : 9)]";
