@@ -94,6 +94,7 @@ SELECT transfer(:a, :b, :amt);
 close $fh;
 
 my $stopfile = "$dir/stop_load";
+unlink $stopfile;
 my @faults = (
 	'-c distx.second_phase_wait=off',
 	'-c distx.fault_point=after_prepares -c distx.fault_sleep=50',

@@ -101,7 +101,9 @@ is($p1->safe_psql('postgres', 'SELECT balance FROM accounts WHERE id = 0') . ' '
 # loop's log) only when its COMMIT succeeded
 # ---------------------------------------------------------------------------
 my $dir = $PostgreSQL::Test::Utils::tmp_check;
-my $stopfile = "$dir/stop_load";
+# tmp_check is shared by the TAP files of one run (030 leaves a stop_load)
+my $stopfile = "$dir/stop_cluster_bank_load";
+unlink $stopfile;
 my @loops;
 srand(42);
 foreach my $i (0 .. $#names)
