@@ -196,6 +196,43 @@ typedef struct FxidEntry
 	FullTransactionId fxid;
 } FxidEntry;
 
+/*
+ * COMMIT PREPARED (commit) or ROLLBACK PREPARED a gid on a node, logged.
+ * A gid that is gone already (42704) is fine: someone else finished it.
+ * Returns false, after a WARNING, if it is still there.
+ */
+bool
+recovery_finish_gid(PGconn *conn, DistxNode *node, const char *gid,
+					bool commit, RecoveryResult *result)
+{
+	char	   *sql = psprintf("%s %s", commit ? "COMMIT PREPARED" : "ROLLBACK PREPARED",
+							   quote_literal_cstr(gid));
+	PGresult   *res = libpqsrv_exec(conn, sql, PG_WAIT_EXTENSION);
+	bool		done = true;
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+	{
+		if (commit)
+			result->committed++;
+		else
+			result->rolled_back++;
+		ereport(LOG,
+				(errmsg("distx recovery: %s on node \"%s\"", sql, node->servername)));
+	}
+	else if (PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL ||
+			 strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42704") != 0)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("distx recovery could not run %s on node \"%s\": %s",
+						sql, node->servername, pchomp(PQerrorMessage(conn)))));
+		done = false;
+	}
+	PQclear(res);
+	pfree(sql);
+	return done;
+}
+
 typedef struct RecoverNodeCtx
 {
 	const char *prefix;
@@ -239,8 +276,6 @@ recover_node(DistxNode *node, void *arg)
 			FullTransactionId fxid;
 			Oid			serverid;
 			bool		decided;
-			char	   *sql;
-			PGresult   *r2;
 
 			if (!gid_parse(gid, &fxid, &serverid) || serverid != node->serverid)
 				continue;
@@ -264,30 +299,11 @@ recover_node(DistxNode *node, void *arg)
 			}
 			else
 				decided = state_commit_decided(fxid, serverid);
-			sql = psprintf("%s %s", decided ? "COMMIT PREPARED" : "ROLLBACK PREPARED",
-						   quote_literal_cstr(gid));
-			r2 = libpqsrv_exec(conn, sql, PG_WAIT_EXTENSION);
-			if (PQresultStatus(r2) == PGRES_COMMAND_OK)
+			if (!recovery_finish_gid(conn, node, gid, decided, result))
 			{
-				if (decided)
-					result->committed++;
-				else
-					result->rolled_back++;
-				ereport(LOG,
-						(errmsg("distx recovery: %s on node \"%s\"", sql, node->servername)));
-			}
-			else if (PQresultErrorField(r2, PG_DIAG_SQLSTATE) == NULL ||
-					 strcmp(PQresultErrorField(r2, PG_DIAG_SQLSTATE), "42704") != 0)
-			{
-				/* gone already (42704) is fine: someone else resolved it */
-				ereport(WARNING,
-						(errcode(ERRCODE_CONNECTION_FAILURE),
-						 errmsg("distx recovery could not run %s on node \"%s\": %s",
-								sql, node->servername, pchomp(PQerrorMessage(conn)))));
 				in_doubt++;
 				hash_search(unresolved, &fxid, HASH_ENTER, NULL);
 			}
-			PQclear(r2);
 		}
 	}
 	PG_CATCH();

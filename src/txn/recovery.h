@@ -8,6 +8,7 @@
 #ifndef DISTX_RECOVERY_H
 #define DISTX_RECOVERY_H
 
+#include "libpq-fe.h"
 #include "remote/node.h"
 #include "storage/lock.h"
 
@@ -49,6 +50,10 @@ typedef void (*RecoveryNodeFn) (DistxNode *node, void *arg);
  */
 extern bool recovery_on_node(Oid serverid, bool respect_backoff, long *next_due,
 							 RecoveryResult *result, RecoveryNodeFn fn, void *arg);
+
+/* COMMIT/ROLLBACK PREPARED a gid; false (after a WARNING) if it failed */
+extern bool recovery_finish_gid(PGconn *conn, DistxNode *node, const char *gid,
+								bool commit, RecoveryResult *result);
 
 /* full-jitter exponential backoff delay for the n-th retry, in ms */
 extern long backoff_delay(int attempt, int base_ms, int max_ms);

@@ -281,56 +281,31 @@ member_by_sysid(Pass *pass, uint64 sysid)
 	return NULL;
 }
 
-/* step 2 on one node: list the gids of the members */
+typedef void (*RowsFn) (PGresult *res, DistxNode *node, void *arg);
+
+/*
+ * Run one query with text parameters on a node, on a connection of its own,
+ * and hand the rows to fn; the result and the connection are released on
+ * every path.  what names the query in the error.
+ */
 static void
-list_node(DistxNode *node, void *arg)
+query_node(DistxNode *node, const char *what, const char *sql, int nparams,
+		   const char *const *params, RowsFn fn, void *arg)
 {
-	Pass	   *pass = arg;
 	PGconn	   *volatile conn = NULL;
 	PGresult   *volatile res = NULL;
 
 	PG_TRY();
 	{
-		const char *params[1];
-		int			i;
-
 		conn = conn_connect(node);
-		params[0] = psprintf("%d milliseconds", distx_raft_election_timeout);
-		res = libpqsrv_exec_params(conn,
-								   "SELECT gid, prepared < pg_catalog.now() - $1::pg_catalog.interval "
-								   "FROM pg_catalog.pg_prepared_xacts "
-								   "WHERE database = pg_catalog.current_database() "
-								   "AND pg_catalog.starts_with(gid, 'distx_')",
-								   1, NULL, params, NULL, NULL, 0,
-								   PG_WAIT_EXTENSION);
+		res = libpqsrv_exec_params(conn, sql, nparams, NULL, params, NULL,
+								   NULL, 0, PG_WAIT_EXTENSION);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not list prepared transactions on distx node \"%s\": %s",
-							node->servername, pchomp(PQerrorMessage(conn)))));
-		for (i = 0; i < PQntuples(res); i++)
-		{
-			const char *gid = PQgetvalue(res, i, 0);
-			char	   *origin;
-			uint64		sysid;
-			Oid			dboid;
-			FullTransactionId fxid;
-			Oid			oid;
-			FoundGid   *f;
-
-			if (!gid_parse_any(gid, &origin, &sysid, &dboid, &fxid, &oid) ||
-				member_by_sysid(pass, sysid) == NULL)
-				continue;
-			f = palloc(sizeof(FoundGid));
-			f->serverid = node->serverid;
-			f->servername = pstrdup(node->servername);
-			f->gid = pstrdup(gid);
-			f->gid_oid = oid;
-			f->old_enough = strcmp(PQgetvalue(res, i, 1), "t") == 0;
-			f->tx = tx_get(pass, origin, U64FromFullTransactionId(fxid));
-			f->tx->seen = true;
-			pass->found = lappend(pass->found, f);
-		}
+					 errmsg("could not %s on distx node \"%s\": %s",
+							what, node->servername, pchomp(PQerrorMessage(conn)))));
+		fn(res, node, arg);
 	}
 	PG_CATCH();
 	{
@@ -342,6 +317,53 @@ list_node(DistxNode *node, void *arg)
 	PG_END_TRY();
 	PQclear(res);
 	conn_close(conn);
+}
+
+/* the gids of the members found on a node */
+static void
+collect_gids(PGresult *res, DistxNode *node, void *arg)
+{
+	Pass	   *pass = arg;
+	int			i;
+
+	for (i = 0; i < PQntuples(res); i++)
+	{
+		const char *gid = PQgetvalue(res, i, 0);
+		char	   *origin;
+		uint64		sysid;
+		Oid			dboid;
+		FullTransactionId fxid;
+		Oid			oid;
+		FoundGid   *f;
+
+		if (!gid_parse_any(gid, &origin, &sysid, &dboid, &fxid, &oid) ||
+			member_by_sysid(pass, sysid) == NULL)
+			continue;
+		f = palloc(sizeof(FoundGid));
+		f->serverid = node->serverid;
+		f->servername = pstrdup(node->servername);
+		f->gid = pstrdup(gid);
+		f->gid_oid = oid;
+		f->old_enough = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+		f->tx = tx_get(pass, origin, U64FromFullTransactionId(fxid));
+		f->tx->seen = true;
+		pass->found = lappend(pass->found, f);
+	}
+}
+
+/* step 2 on one node (via recovery_on_node): list the gids of the members */
+static void
+list_node(DistxNode *node, void *arg)
+{
+	const char *params[1];
+
+	params[0] = psprintf("%d milliseconds", distx_raft_election_timeout);
+	query_node(node, "list prepared transactions",
+			   "SELECT gid, prepared < pg_catalog.now() - $1::pg_catalog.interval "
+			   "FROM pg_catalog.pg_prepared_xacts "
+			   "WHERE database = pg_catalog.current_database() "
+			   "AND pg_catalog.starts_with(gid, 'distx_')",
+			   1, params, collect_gids, arg);
 }
 
 /* whether the outcome of tx depends on what its origin says */
@@ -482,53 +504,37 @@ typedef struct AskCtx
 	const char *origin;
 	const char *xids;
 	Oid			dboid;
-	bool		answered;
 } AskCtx;
+
+/* what an origin said about its transactions */
+static void
+collect_status(PGresult *res, DistxNode *node, void *arg)
+{
+	AskCtx	   *ctx = arg;
+	int			i;
+
+	for (i = 0; i < PQntuples(res); i++)
+	{
+		OriginStatus st = status_from_text(PQgetisnull(res, i, 1) ? NULL :
+										   PQgetvalue(res, i, 1));
+
+		/* the server's database must be the origin's */
+		if (strtoul(PQgetvalue(res, i, 2), NULL, 10) != ctx->dboid)
+			st = OS_UNKNOWN;
+		set_status(ctx->pass, ctx->origin, PQgetvalue(res, i, 0), st);
+	}
+}
 
 /* the origin is another member: ask it over libpq (via recovery_on_node) */
 static void
 ask_remote(DistxNode *node, void *arg)
 {
 	AskCtx	   *ctx = arg;
-	PGconn	   *volatile conn = NULL;
-	PGresult   *volatile res = NULL;
+	const char *params[1];
 
-	PG_TRY();
-	{
-		const char *params[1];
-		int			i;
-
-		conn = conn_connect(node);
-		params[0] = ctx->xids;
-		res = libpqsrv_exec_params(conn, status_sql, 1, NULL, params, NULL,
-								   NULL, 0, PG_WAIT_EXTENSION);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not ask distx node \"%s\" about its transactions: %s",
-							node->servername, pchomp(PQerrorMessage(conn)))));
-		for (i = 0; i < PQntuples(res); i++)
-		{
-			OriginStatus st = status_from_text(PQgetisnull(res, i, 1) ? NULL :
-											   PQgetvalue(res, i, 1));
-
-			/* the server's database must be the origin's */
-			if (strtoul(PQgetvalue(res, i, 2), NULL, 10) != ctx->dboid)
-				st = OS_UNKNOWN;
-			set_status(ctx->pass, ctx->origin, PQgetvalue(res, i, 0), st);
-		}
-		ctx->answered = true;
-	}
-	PG_CATCH();
-	{
-		PQclear(res);
-		if (conn)
-			conn_close(conn);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	PQclear(res);
-	conn_close(conn);
+	params[0] = ctx->xids;
+	query_node(node, "ask about transactions", status_sql, 1, params,
+			   collect_status, ctx);
 }
 
 /* step 3: ask every origin whose word is needed */
@@ -571,7 +577,6 @@ ask_origins(Pass *pass)
 		ctx.origin = origin;
 		ctx.xids = xids;
 		ctx.dboid = (Oid) dboid;
-		ctx.answered = false;
 		memset(&scratch, 0, sizeof(scratch));
 		if (server == NULL ||
 			!recovery_on_node(server->serverid, false, &ignored, &scratch,
@@ -686,8 +691,6 @@ act_on_node(DistxNode *node, void *arg)
 		{
 			FoundGid   *f = lfirst(lc);
 			int			act;
-			char	   *sql;
-			PGresult   *r;
 
 			if (f->serverid != node->serverid)
 				continue;
@@ -699,29 +702,9 @@ act_on_node(DistxNode *node, void *arg)
 			}
 			if (conn == NULL)
 				conn = conn_connect(node);
-			sql = psprintf("%s %s", act == ACT_COMMIT ? "COMMIT PREPARED" : "ROLLBACK PREPARED",
-						   quote_literal_cstr(f->gid));
-			r = libpqsrv_exec(conn, sql, PG_WAIT_EXTENSION);
-			if (PQresultStatus(r) == PGRES_COMMAND_OK)
-			{
-				if (act == ACT_COMMIT)
-					pass->result->committed++;
-				else
-					pass->result->rolled_back++;
-				ereport(LOG,
-						(errmsg("distx recovery: %s on node \"%s\"", sql, node->servername)));
-			}
-			else if (PQresultErrorField(r, PG_DIAG_SQLSTATE) == NULL ||
-					 strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42704") != 0)
-			{
-				/* gone already (42704) is fine: its session finished it */
-				ereport(WARNING,
-						(errcode(ERRCODE_CONNECTION_FAILURE),
-						 errmsg("distx recovery could not run %s on node \"%s\": %s",
-								sql, node->servername, pchomp(PQerrorMessage(conn)))));
+			if (!recovery_finish_gid(conn, node, f->gid, act == ACT_COMMIT,
+									 pass->result))
 				in_doubt++;
-			}
-			PQclear(r);
 		}
 	}
 	PG_CATCH();
