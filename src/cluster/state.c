@@ -18,10 +18,12 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -32,6 +34,9 @@
 #include "utils/xid8.h"
 
 #include "cluster/state.h"
+#include "txn/gid.h"
+
+static bool cluster_commit_decided(FullTransactionId fxid, Oid serverid);
 
 #define Natts_decisions			3
 #define Anum_decisions_xid		1
@@ -136,7 +141,47 @@ state_commit_decided(FullTransactionId fxid, Oid serverid)
 	systable_endscan(scan);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, AccessShareLock);
+	if (!found)
+		found = cluster_commit_decided(fxid, serverid);
 	return found;
+}
+
+/*
+ * A server that left a Raft cluster keeps its copy of the cluster's
+ * decisions: a transaction it decided in the cluster just before it left
+ * is committed by that decision, here as by the cluster's coordinator
+ * (a conditional decision only if this transaction, finished by now,
+ * committed).
+ */
+static bool
+cluster_commit_decided(FullTransactionId fxid, Oid serverid)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, OIDOID};
+	Datum		args[3];
+	bool		result = false;
+
+	args[0] = CStringGetTextDatum(gid_prefix());
+	args[1] = CStringGetTextDatum(psprintf(UINT64_FORMAT, U64FromFullTransactionId(fxid)));
+	args[2] = ObjectIdGetDatum(serverid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT conditional FROM distx.cluster_decisions "
+							  "WHERE origin = $1 AND xid = $2::pg_catalog.xid8 "
+							  "AND outcome = 'commit' AND $3 = ANY (participant_oids)",
+							  3, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read distx.cluster_decisions");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		bool		conditional = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc,
+															 1, &isnull));
+
+		result = !conditional ||
+			TransactionIdDidCommit(XidFromFullTransactionId(fxid));
+	}
+	SPI_finish();
+	return result;
 }
 
 void

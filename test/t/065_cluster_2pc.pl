@@ -266,6 +266,26 @@ foreach my $name (qw(n1 n2 n3))
 		"no decision on $name made after the takeover carries the old leader's term");
 }
 
+# --- a member leaves with a decided transaction in doubt ---------------------
+
+# T7 is decided in Raft on follower F (and applied there), then F is removed
+# from the cluster and the rest of the cluster is stopped: F, now a single
+# server, finishes T7 by the cluster's decision it kept.
+ok(defined converged($nodes, qw(n1 n2 n3)), 'agreed before a member leaves');
+$leader = wait_leader($nodes, undef, qw(n1 n2 n3));
+@followers = grep { $_ ne $leader } qw(n1 n2 n3);
+my $gone = $followers[0];
+my $t7 = ++$id;
+my ($h7) = start_stopped($gone, 'after_decision', $t7, 0);
+q1($n{$leader}, "SELECT distx.cluster_remove_node('$gone')");
+ok($n{$gone}->poll_query_until('postgres', 'SELECT count(*) = 0 FROM distx.raft_status'),
+	"$gone is no member any more");
+signal_tree($n{$_}, 'STOP') foreach ($leader, $followers[1]);
+ok(wait_no_distx_prepared($p1, $p2), "$gone, on its own, finishes the transaction it decided in the cluster");
+is(remote_outcome($t7), '1 1', 'by that decision: committed on both nodes');
+signal_tree($n{$_}, 'CONT') foreach ($leader, $followers[1]);
+finish_psql($h7);
+
 # --- after all this ----------------------------------------------------------
 
 $id++;
