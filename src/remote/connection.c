@@ -5,9 +5,12 @@
  *
  * Modelled on contrib/postgres_fdw's connection.c.  Each backend caches one
  * connection per user mapping.  The first use of a node in a local
- * transaction opens a remote transaction with the same isolation level
- * (START TRANSACTION over the simple query protocol), and savepoints are
- * opened lazily so that the remote nesting follows the local one.  The
+ * transaction opens a remote transaction with the same isolation level,
+ * and savepoints are opened lazily so that the remote nesting follows the
+ * local one.  START TRANSACTION and SAVEPOINT travel in one libpq pipeline
+ * with the statement that needs them (one round trip, not two); the
+ * commands that end transactions (PREPARE, COMMIT, ROLLBACK, COMMIT
+ * PREPARED) go over the simple query protocol, alone.  The
  * transaction and subtransaction callbacks (txn/txn.c) finish the remote
  * transactions.
  *
@@ -48,7 +51,6 @@ bool		distx_second_phase_wait = true;
 static HTAB *ConnectionHash = NULL;
 
 static void conn_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
-static void conn_begin_remote_xact(DistxConn *c);
 
 void
 connection_define_gucs(void)
@@ -164,6 +166,7 @@ conn_open(DistxConn *c, DistxNode *node)
 
 	conn = conn_connect(node);
 	c->conn = conn;
+	c->fresh = true;
 	health_count_connection(c->serverid, 1);
 
 	/*
@@ -197,7 +200,6 @@ conn_get(DistxNode *node)
 {
 	DistxConn  *c;
 	bool		found;
-	bool		fresh = false;
 
 	distx_require_preload("distx remote execution");
 	if (ConnectionHash == NULL)
@@ -216,9 +218,21 @@ conn_get(DistxNode *node)
 	/* a changed server or mapping: reconnect, unless a transaction uses it */
 	if (c->conn != NULL && c->invalidated && c->xact_depth == 0)
 		conn_disconnect(c);
-	/* a connection broken while idle is replaced */
-	if (c->conn != NULL && c->xact_depth == 0 && PQstatus(c->conn) != CONNECTION_OK)
+
+	/*
+	 * A cached connection may have broken while idle (the node restarted).
+	 * Reading what the socket holds, without blocking, shows a closed
+	 * connection; one that breaks silently shows when the statement runs,
+	 * and conn_exec_params() reconnects once then.
+	 */
+	if (c->conn != NULL && c->xact_depth == 0 &&
+		(!PQconsumeInput(c->conn) || PQstatus(c->conn) != CONNECTION_OK))
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("distx: reconnecting to node \"%s\" after a broken cached connection: %s",
+								 c->servername, pchomp(PQerrorMessage(c->conn)))));
 		conn_disconnect(c);
+	}
 
 	if (c->xact_depth == 0 && !c->holds_slot)
 	{
@@ -228,59 +242,21 @@ conn_get(DistxNode *node)
 	}
 
 	if (c->conn == NULL)
-	{
 		conn_open(c, node);
-		fresh = true;
-	}
-
-	/*
-	 * A cached connection may have broken while idle (the node restarted);
-	 * that shows only when it is used.  If the remote transaction cannot
-	 * even start on it, reconnect once, as postgres_fdw does.
-	 */
-	if (!fresh && c->xact_depth == 0)
-	{
-		MemoryContext ccxt = CurrentMemoryContext;
-		volatile bool retry = false;
-
-		PG_TRY();
-		{
-			conn_begin_remote_xact(c);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_OK ||
-				c->xact_depth != 0)
-				PG_RE_THROW();
-			MemoryContextSwitchTo(ccxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			ereport(DEBUG1,
-					(errmsg_internal("distx: reconnecting to node \"%s\" after a broken cached connection: %s",
-									 c->servername, edata->message)));
-			FreeErrorData(edata);
-			conn_disconnect(c);
-			retry = true;
-		}
-		PG_END_TRY();
-		if (!retry)
-			return c;
-		conn_open(c, node);
-	}
-
-	conn_begin_remote_xact(c);
 	return c;
 }
 
 /*
- * Open the remote transaction and savepoints up to the local nest level.
+ * The commands that bring the remote transaction to the local nest level:
+ * START TRANSACTION with the local isolation level if none is open, then
+ * the missing savepoints.  They travel with the next statement.
  */
-static void
-conn_begin_remote_xact(DistxConn *c)
+static List *
+conn_prelude(DistxConn *c)
 {
 	int			curlevel = GetCurrentTransactionNestLevel();
+	List	   *cmds = NIL;
+	int			depth;
 
 	if (c->xact_depth <= 0)
 	{
@@ -296,24 +272,129 @@ conn_begin_remote_xact(DistxConn *c)
 		else
 			sql = XactReadOnly ? "START TRANSACTION ISOLATION LEVEL READ COMMITTED READ ONLY"
 				: "START TRANSACTION ISOLATION LEVEL READ COMMITTED";
+		cmds = lappend(cmds, (char *) sql);
+	}
+	for (depth = Max(c->xact_depth, 1); depth < curlevel; depth++)
+		cmds = lappend(cmds, psprintf("SAVEPOINT distx_s%d", depth + 1));
+	return cmds;
+}
+
+/*
+ * Run the prelude and the statement in one round trip: a libpq pipeline
+ * with one Sync at the end (the node answers all of it at once, after the
+ * statement).  The remote transaction is taken to be at the local nest
+ * level from the moment the pipeline is sent: if an interrupt stops the
+ * wait, the abort callbacks cancel the statement, drain the pipeline
+ * (conn_cancel_and_drain) and roll back to that level.  Returns the
+ * statement's result, or the first failed one (NULL if the connection
+ * broke) with *failed_sql set; the connection is out of pipeline mode
+ * either way, unless it broke.
+ */
+static PGresult *
+conn_exec_pipelined(DistxConn *c, List *prelude, const char *sql, int nparams,
+					const char *const *values, const char **failed_sql)
+{
+	int			depth = c->xact_depth;
+	int			nprelude = list_length(prelude);
+	PGresult   *stmt_res = NULL;
+	PGresult   *failed = NULL;
+	bool		lost = false;
+	ListCell   *lc;
+	int			i;
+
+	*failed_sql = NULL;
+	if (!PQenterPipelineMode(c->conn))
+	{
+		*failed_sql = sql;
+		return NULL;
+	}
+	if (depth <= 0)
+	{
 		c->wrote = c->maybe_wrote = c->prepared = false;
 		c->gid[0] = '\0';
-		c->changing_xact_state = true;
-		conn_exec_simple(c, sql);
-		c->changing_xact_state = false;
-		c->xact_depth = 1;
 	}
-
-	while (c->xact_depth < curlevel)
+	c->changing_xact_state = true;
+	foreach(lc, prelude)
+		if (!PQsendQueryParams(c->conn, lfirst(lc), 0, NULL, NULL, NULL, NULL, 0))
+		{
+			*failed_sql = lfirst(lc);
+			lost = true;
+			break;
+		}
+	if (!lost && (!PQsendQueryParams(c->conn, sql, nparams, NULL, values, NULL, NULL, 0) ||
+				  !PQpipelineSync(c->conn)))
 	{
-		char		sql[64];
-
-		snprintf(sql, sizeof(sql), "SAVEPOINT distx_s%d", c->xact_depth + 1);
-		c->changing_xact_state = true;
-		conn_exec_simple(c, sql);
-		c->changing_xact_state = false;
-		c->xact_depth++;
+		*failed_sql = sql;
+		lost = true;
 	}
+	if (!lost)
+	{
+		c->xact_depth = Max(GetCurrentTransactionNestLevel(), 1);
+		c->changing_xact_state = false;
+	}
+
+	/* one result and a NULL per command, then the Sync's */
+	for (i = 0; i <= nprelude && !lost; i++)
+	{
+		PGresult   *res = libpqsrv_get_result(c->conn, PG_WAIT_EXTENSION);
+		ExecStatusType status = PQresultStatus(res);
+		PGresult   *extra;
+
+		if (res == NULL)
+		{
+			lost = true;
+			break;
+		}
+		while ((extra = libpqsrv_get_result(c->conn, PG_WAIT_EXTENSION)) != NULL)
+			PQclear(extra);		/* a statement has one result; never more */
+		if (i < nprelude)
+		{
+			if (status == PGRES_COMMAND_OK)
+			{
+				depth = depth <= 0 ? 1 : depth + 1;
+				PQclear(res);
+				continue;
+			}
+		}
+		else if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+		{
+			stmt_res = res;
+			continue;
+		}
+		if (failed == NULL && status != PGRES_PIPELINE_ABORTED)
+		{
+			failed = res;
+			*failed_sql = i < nprelude ? list_nth(prelude, i) : sql;
+		}
+		else
+			PQclear(res);
+	}
+	if (!lost)
+	{
+		PGresult   *res = libpqsrv_get_result(c->conn, PG_WAIT_EXTENSION);
+
+		if (PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+			lost = true;
+		PQclear(res);
+	}
+	if (lost || !PQexitPipelineMode(c->conn))
+	{
+		/* the connection is broken or out of step: drop it at xact end */
+		c->changing_xact_state = true;
+		if (*failed_sql == NULL)
+			*failed_sql = sql;
+		PQclear(stmt_res);
+		return failed;
+	}
+
+	/* the savepoints that were not made are not there */
+	c->xact_depth = depth;
+	if (failed)
+	{
+		PQclear(stmt_res);
+		return failed;
+	}
+	return stmt_res;
 }
 
 /*
@@ -382,19 +463,50 @@ conn_wait_result(DistxConn *c)
 	return libpqsrv_get_result_last(c->conn, PG_WAIT_EXTENSION);
 }
 
+/*
+ * Run a statement with bind parameters in the remote transaction at the
+ * local nest level; errors are raised.  The first statement of a remote
+ * transaction (or of a savepoint level) carries the commands that open it
+ * in the same round trip.  A cached connection found broken there, before
+ * anything ran in this transaction, is replaced once.
+ */
 PGresult *
-conn_exec_params(DistxConn *c, const char *sql, int nparams,
+conn_exec_params(DistxConn *c, DistxNode *node, const char *sql, int nparams,
 				 const char *const *values)
 {
 	PGresult   *res;
 	ExecStatusType status;
+	List	   *prelude = conn_prelude(c);
+	bool		may_retry = c->xact_depth == 0 && !c->fresh;
+	const char *failed_sql;
 
-	if (!PQsendQueryParams(c->conn, sql, nparams, NULL, values, NULL, NULL, 0))
-		conn_report_error(ERROR, NULL, c, sql);
-	res = conn_wait_result(c);
-	status = PQresultStatus(res);
-	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-		conn_report_error(ERROR, res, c, sql);
+	c->fresh = false;
+	if (prelude == NIL)
+	{
+		if (!PQsendQueryParams(c->conn, sql, nparams, NULL, values, NULL, NULL, 0))
+			conn_report_error(ERROR, NULL, c, sql);
+		res = conn_wait_result(c);
+		status = PQresultStatus(res);
+		if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+			conn_report_error(ERROR, res, c, sql);
+		return res;
+	}
+
+	res = conn_exec_pipelined(c, prelude, sql, nparams, values, &failed_sql);
+	if (failed_sql != NULL && may_retry && PQstatus(c->conn) != CONNECTION_OK)
+	{
+		/* nothing ran: the remote transaction died with the connection */
+		ereport(DEBUG1,
+				(errmsg_internal("distx: reconnecting to node \"%s\" after a broken cached connection: %s",
+								 c->servername, pchomp(PQerrorMessage(c->conn)))));
+		PQclear(res);
+		conn_disconnect(c);
+		conn_open(c, node);
+		c->fresh = false;
+		res = conn_exec_pipelined(c, prelude, sql, nparams, values, &failed_sql);
+	}
+	if (failed_sql != NULL)
+		conn_report_error(ERROR, res, c, failed_sql);
 	return res;
 }
 
@@ -539,6 +651,59 @@ conn_exec_cleanup(DistxConn *c, const char *sql, int elevel, bool ignore_missing
 }
 
 /*
+ * Read and drop what a pipeline interrupted in conn_exec_pipelined() still
+ * owes (every command's result, then the Sync's) and leave pipeline mode.
+ * Cleanup rules as in conn_wait_cleanup: no error, no interrupt, a
+ * deadline.  Returns false if the connection cannot be brought back.
+ */
+static bool
+conn_drain_pipeline(DistxConn *c, TimestampTz deadline)
+{
+	int			nulls = 0;
+
+	while (nulls < 2)
+	{
+		PGresult   *res;
+
+		while (PQisBusy(c->conn))
+		{
+			long		cur_timeout;
+			int			wc;
+
+			cur_timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+														  deadline);
+			if (cur_timeout <= 0)
+				return false;
+			wc = WaitLatchOrSocket(MyLatch,
+								   WL_LATCH_SET | WL_SOCKET_READABLE |
+								   WL_TIMEOUT | WL_POSTMASTER_DEATH,
+								   PQsocket(c->conn),
+								   cur_timeout, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			if (wc & WL_POSTMASTER_DEATH)
+				return false;
+			if ((wc & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
+				return false;
+		}
+		res = PQgetResult(c->conn);
+		if (res == NULL)
+		{
+			/* one NULL ends a command's results; two: nothing is left */
+			nulls++;
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(res);
+			break;
+		}
+		PQclear(res);
+	}
+	return PQstatus(c->conn) == CONNECTION_OK && PQexitPipelineMode(c->conn) == 1;
+}
+
+/*
  * If a statement is still running on the node (we were interrupted while
  * waiting for it), cancel it and drain its results.  Returns false if the
  * connection cannot be brought back to idle in time.
@@ -546,9 +711,12 @@ conn_exec_cleanup(DistxConn *c, const char *sql, int elevel, bool ignore_missing
 bool
 conn_cancel_and_drain(DistxConn *c, TimestampTz deadline)
 {
+	bool		pipelined;
+
 	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
 		return false;
-	if (PQtransactionStatus(c->conn) != PQTRANS_ACTIVE)
+	pipelined = PQpipelineStatus(c->conn) != PQ_PIPELINE_OFF;
+	if (PQtransactionStatus(c->conn) != PQTRANS_ACTIVE && !pipelined)
 		return true;
 
 	{
@@ -565,6 +733,8 @@ conn_cancel_and_drain(DistxConn *c, TimestampTz deadline)
 			PQfreeCancel(cancel);
 		}
 	}
+	if (pipelined)
+		return conn_drain_pipeline(c, deadline);
 	/* the cancelled statement's error is expected: don't report it */
 	return conn_wait_cleanup(c, "(cancelled statement)", DEBUG1, deadline, false) ||
 		(PQstatus(c->conn) == CONNECTION_OK &&

@@ -32,6 +32,7 @@ typedef struct DistxConn
 	bool		prepared;		/* PREPARE TRANSACTION succeeded */
 	bool		changing_xact_state;	/* xact control in progress */
 	bool		holds_slot;		/* bulkhead slot held for this xact */
+	bool		fresh;			/* opened for this use: no reconnect */
 	char		gid[DISTX_GID_LEN];
 
 	/*
@@ -53,14 +54,18 @@ extern bool distx_second_phase_wait;
 
 extern void connection_define_gucs(void);
 
-/* the connection for a node, in a remote transaction at this nest level */
+/* the connection for a node (conn_exec_params joins it to the transaction) */
 extern DistxConn *conn_get(DistxNode *node);
 
 /* iterate the connection cache (NULL when there is none yet) */
 extern HTAB *conn_cache(void);
 
-/* run a statement with bind parameters; errors are raised */
-extern PGresult *conn_exec_params(DistxConn *c, const char *sql, int nparams,
+/*
+ * run a statement with bind parameters in the remote transaction at the
+ * local nest level (opened with it if need be); errors are raised
+ */
+extern PGresult *conn_exec_params(DistxConn *c, DistxNode *node,
+								  const char *sql, int nparams,
 								  const char *const *values);
 /* run a statement over the simple query protocol; errors are raised */
 extern void conn_exec_simple(DistxConn *c, const char *sql);

@@ -62,7 +62,7 @@ params_from_array(FunctionCallInfo fcinfo, int argno, int *nparams)
 }
 
 static DistxConn *
-begin_remote(FunctionCallInfo fcinfo, char **sql)
+begin_remote(FunctionCallInfo fcinfo, char **sql, DistxNode **nodep)
 {
 	DistxNode  *node;
 	DistxConn  *c;
@@ -81,6 +81,7 @@ begin_remote(FunctionCallInfo fcinfo, char **sql)
 	*sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	c = conn_get(node);
 	txn_note_participant(node->serverid);
+	*nodep = node;
 	return c;
 }
 
@@ -104,19 +105,21 @@ Datum
 distx_exec(PG_FUNCTION_ARGS)
 {
 	char	   *sql;
-	DistxConn  *c = begin_remote(fcinfo, &sql);
+	DistxNode  *node;
+	DistxConn  *c;
 	const char **values;
 	int			nparams;
 	PGresult   *volatile res = NULL;
-	int64		rows = 0;
+	volatile int64 rows = 0;
 
 	values = params_from_array(fcinfo, 2, &nparams);
+	c = begin_remote(fcinfo, &sql, &node);
 
 	PG_TRY();
 	{
 		const char *ntuples;
 
-		res = conn_exec_params(c, sql, nparams, values);
+		res = conn_exec_params(c, node, sql, nparams, values);
 		note_command(c, res);
 		ntuples = PQcmdTuples(res);
 		if (ntuples[0] != '\0')
@@ -138,6 +141,7 @@ distx_query(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *sql;
+	DistxNode  *node;
 	DistxConn  *c;
 	const char **values;
 	int			nparams;
@@ -151,9 +155,9 @@ distx_query(PG_FUNCTION_ARGS)
 				 errmsg("distx.query must be called in FROM with a column definition list"),
 				 errhint("For example: SELECT * FROM distx.query('node', 'SELECT id, name FROM t') AS t(id int, name text).")));
 
-	c = begin_remote(fcinfo, &sql);
 	values = params_from_array(fcinfo, 2, &nparams);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	c = begin_remote(fcinfo, &sql, &node);
 
 	PG_TRY();
 	{
@@ -164,7 +168,7 @@ distx_query(PG_FUNCTION_ARGS)
 		int			row;
 		char	  **cstrings;
 
-		res = conn_exec_params(c, sql, nparams, values);
+		res = conn_exec_params(c, node, sql, nparams, values);
 		note_command(c, res);
 		nfields = PQnfields(res);
 		ntuples = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;

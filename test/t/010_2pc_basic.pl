@@ -311,6 +311,25 @@ DO $$ BEGIN PERFORM distx.exec('p1', 'SELECT pg_sleep(30) /* st5 */');
 SELECT * FROM distx.query('p1', 'SELECT 42') AS q(n int);
 }), '42', 'after a cancelled remote statement the session goes on');
 
+# a statement cancelled while it is the first of a savepoint level (it went
+# out in one round trip with its SAVEPOINT): ROLLBACK TO SAVEPOINT undoes it
+# on the node, and the transaction goes on and commits
+$coord->safe_psql('postgres', q{
+BEGIN;
+SELECT distx.exec('p1', 'INSERT INTO t VALUES (46, ''s'')');
+SAVEPOINT c;
+SET LOCAL statement_timeout = '300ms';
+\set ON_ERROR_STOP 0
+SELECT distx.exec('p1', 'INSERT INTO t SELECT 47, ''s'' FROM pg_sleep(30) /* st6 */');
+\set ON_ERROR_STOP 1
+ROLLBACK TO SAVEPOINT c;
+SELECT distx.exec('p1', 'INSERT INTO t VALUES (48, ''s'')');
+COMMIT;
+});
+is(where_is(46, $p1) . ' ' . where_is(47, $p1) . ' ' . where_is(48, $p1), '1 0 1',
+	'cancel in a new savepoint level: rolled back to the savepoint, the rest committed');
+is(remote_sleepers($p1, 'st6'), '0', 'cancel in a new savepoint level: no remote query left running');
+
 # ---------------------------------------------------------------------------
 # the remote isolation level follows the local one
 # ---------------------------------------------------------------------------
