@@ -929,7 +929,7 @@ remote_propose(const char *leader, uint64 cluster_id, int kind, uint64 arg,
 
 void
 cluster_propose_anywhere(int kind, uint64 arg, const void *data, uint32 len,
-						 ProposalOutcome *out)
+						 bool apply_here, ProposalOutcome *out)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   distx_raft_proposal_timeout);
@@ -966,7 +966,8 @@ cluster_propose_anywhere(int kind, uint64 arg, const void *data, uint32 len,
 			PG_END_TRY();
 			if (sent && out->rc == PROPOSAL_OK)
 			{
-				cluster_wait_applied(out->index, deadline);
+				if (apply_here)
+					cluster_wait_applied(out->index, deadline);
 				return;
 			}
 			if (sent && out->rc != PROPOSAL_NOT_LEADER)
@@ -1038,7 +1039,7 @@ distx_raft_propose(PG_FUNCTION_ARGS)
 
 int
 cluster_decide(const char *origin, uint64 xid, bool commit, bool conditional,
-			   const Oid *oids, const char *const *names, int n)
+			   const Oid *oids, const char *const *names, int n, bool apply_here)
 {
 	uint32		len;
 	uint8	   *entry = cluster_encode_decision(origin, xid,
@@ -1046,7 +1047,7 @@ cluster_decide(const char *origin, uint64 xid, bool commit, bool conditional,
 												conditional, oids, names, n, &len);
 	ProposalOutcome out;
 
-	cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, &out);
+	cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, apply_here, &out);
 	if (out.rc != PROPOSAL_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -1065,7 +1066,7 @@ cluster_forget_decision(const char *origin, uint64 xid)
 	uint8	   *entry = cluster_encode_forget(origin, xid, &len);
 	ProposalOutcome out;
 
-	cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, &out);
+	cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, true, &out);
 	if (out.rc != PROPOSAL_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -1126,7 +1127,7 @@ distx_cluster_decide(PG_FUNCTION_ARGS)
 		for (i = 0; i < n; i++)
 			oids[i] = DatumGetObjectId(oe[i]);
 	}
-	if (cluster_decide(origin, xid, commit, conditional, oids, names, n) == DECISION_COMMIT)
+	if (cluster_decide(origin, xid, commit, conditional, oids, names, n, true) == DECISION_COMMIT)
 		PG_RETURN_TEXT_P(cstring_to_text("commit"));
 	PG_RETURN_TEXT_P(cstring_to_text("abort"));
 }
@@ -1224,7 +1225,7 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 
 		/* its id in the replicated state (the same one again on a retry) */
 		entry = cluster_encode_node_add(server, w.system_id, w.node_id == 0, &len);
-		cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, &out);
+		cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, true, &out);
 		check_outcome(&out, "giving the node an id");
 		node_id = out.result;
 		if (w.node_id != 0 && w.node_id != (uint64) node_id)
@@ -1256,7 +1257,7 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 	c = status_copy();
 	if (!config_has(&c->st, (uint64) node_id))
 	{
-		cluster_propose_anywhere(PROPOSAL_CONFIG_ADD, (uint64) node_id, NULL, 0, &out);
+		cluster_propose_anywhere(PROPOSAL_CONFIG_ADD, (uint64) node_id, NULL, 0, true, &out);
 		check_outcome(&out, "the membership change");
 	}
 	ereport(NOTICE,
@@ -1318,7 +1319,7 @@ distx_cluster_remove_node(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot remove the last member of the cluster")));
-	cluster_propose_anywhere(PROPOSAL_CONFIG_REMOVE, id, NULL, 0, &out);
+	cluster_propose_anywhere(PROPOSAL_CONFIG_REMOVE, id, NULL, 0, true, &out);
 	check_outcome(&out, "the membership change");
 
 	/*

@@ -193,22 +193,27 @@ extern void cluster_propose(int kind, uint64 arg, const void *data, uint32 len,
 /*
  * Propose from any member: through the local worker when this node leads,
  * else on the leader over libpq (distx._raft_propose), retried when the
- * leadership moves; then wait until this node has applied the entry, so
- * that its effect is visible here.  Raises an error when no leader commits
- * it within distx.raft_proposal_timeout.
+ * leadership moves.  With apply_here, then wait until this node has applied
+ * the entry, so that its effect is visible here; without, return once the
+ * leader has applied it (the outcome is known and the entry committed).
+ * Raises an error when no leader commits it within
+ * distx.raft_proposal_timeout.
  */
 extern void cluster_propose_anywhere(int kind, uint64 arg, const void *data,
-									 uint32 len, ProposalOutcome *out);
+									 uint32 len, bool apply_here,
+									 ProposalOutcome *out);
 
 /*
  * The decision of a distributed transaction in the replicated state
- * (cluster_apply.h, ENTRY_DECISION): proposed from any member, applied
- * here before it returns.  Returns the outcome that won (DECISION_COMMIT or
- * DECISION_ABORT): the first decision for (origin, xid) wins.
+ * (cluster_apply.h, ENTRY_DECISION): proposed from any member, committed
+ * (and applied here too with apply_here) before it returns.  Returns the
+ * outcome that won (DECISION_COMMIT or DECISION_ABORT): the first decision
+ * for (origin, xid) wins.
  */
 extern int	cluster_decide(const char *origin, uint64 xid, bool commit,
 						   bool conditional, const Oid *oids,
-						   const char *const *names, int n);
+						   const char *const *names, int n,
+						   bool apply_here);
 extern void cluster_forget_decision(const char *origin, uint64 xid);
 
 /* wait until this node has applied index (error at the deadline) */

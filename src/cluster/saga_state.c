@@ -377,7 +377,7 @@ entry_propose(StringInfo buf, const char *what)
 				 errmsg("%s is too large for the distx cluster", what),
 				 errdetail("It takes %d bytes in a Raft entry; at most %d fit.",
 						   buf->len, CLUSTER_PROPOSAL_MAX)));
-	cluster_propose_anywhere(PROPOSAL_ENTRY, 0, buf->data, (uint32) buf->len, &out);
+	cluster_propose_anywhere(PROPOSAL_ENTRY, 0, buf->data, (uint32) buf->len, true, &out);
 	if (out.rc != PROPOSAL_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),

@@ -657,7 +657,7 @@ propose_aborts(Pass *pass)
 				n++;
 			}
 		}
-		if (cluster_decide(tx->origin, tx->xid, false, false, oids, names, n) != DECISION_ABORT)
+		if (cluster_decide(tx->origin, tx->xid, false, false, oids, names, n, true) != DECISION_ABORT)
 		{
 			/*
 			 * The session's commit got there first.  What its origin said

@@ -459,8 +459,12 @@ pre_commit_cluster(List *writers, List *readers, bool local_wrote)
 	txn_decision = conditional ? DECISION_NONE : DECISION_UNKNOWN;
 	PG_TRY();
 	{
+		/*
+		 * Committed is enough: the session needs the outcome, which the
+		 * leader returns, not this node's copy of the decision.
+		 */
 		outcome = cluster_decide(origin, U64FromFullTransactionId(fxid), true,
-								 conditional, oids, names, n);
+								 conditional, oids, names, n, false);
 	}
 	PG_CATCH();
 	{
