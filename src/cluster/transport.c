@@ -28,6 +28,13 @@
 #include "cluster/transport.h"
 #include "remote/node.h"
 
+/*
+ * A batch of messages is one call of this statement on the peer, prepared
+ * once per connection (it runs hundreds of times a second under load).
+ */
+#define DELIVER_STMT	"distx_raft_deliver"
+#define DELIVER_SQL		"SELECT distx._raft_deliver($1, $2, $3, $4)"
+
 /* at most this many bytes queued per peer; more is dropped */
 #define PEER_QUEUE_MAX		(4 * 1024 * 1024)
 /* reconnect backoff */
@@ -50,6 +57,7 @@ typedef struct Peer
 	PGconn	   *conn;
 	PostgresPollingStatusType poll; /* what PQconnectPoll waits for */
 	bool		want_write;		/* BUSY: output not flushed yet */
+	bool		preparing;		/* BUSY: preparing the delivery statement */
 	TimestampTz since;			/* entered CONNECTING or BUSY */
 	TimestampTz next_attempt;
 	int			backoff_ms;
@@ -132,6 +140,7 @@ peer_disconnect(Peer *p, const char *why)
 	}
 	p->state = PEER_DISCONNECTED;
 	p->want_write = false;
+	p->preparing = false;
 	p->dropped += p->queued;
 	resetStringInfo(&p->queue);
 	p->queued = 0;
@@ -274,15 +283,29 @@ static void
 peer_connect_poll(Peer *p)
 {
 	PostgresPollingStatusType st = PQconnectPoll(p->conn);
+	int			rc;
 
 	if (st == PGRES_POLLING_OK)
 	{
-		if (PQsetnonblocking(p->conn, 1) != 0)
+		Oid			types[4] = {INT8OID, INT8OID, TEXTOID, BYTEAOID};
+
+		if (PQsetnonblocking(p->conn, 1) != 0 ||
+			!PQsendPrepare(p->conn, DELIVER_STMT, DELIVER_SQL, 4, types))
 		{
 			peer_disconnect(p, PQerrorMessage(p->conn));
 			return;
 		}
-		p->state = PEER_IDLE;
+		/* batches wait until the statement is prepared */
+		p->state = PEER_BUSY;
+		p->preparing = true;
+		p->since = GetCurrentTimestamp();
+		rc = PQflush(p->conn);
+		if (rc < 0)
+		{
+			peer_disconnect(p, PQerrorMessage(p->conn));
+			return;
+		}
+		p->want_write = (rc == 1);
 		p->backoff_ms = 0;
 		p->last_error[0] = '\0';
 		if (p->reported_down)
@@ -308,7 +331,6 @@ peer_send_batch(Peer *p)
 	const char *values[4];
 	int			lengths[4] = {0, 0, 0, 0};
 	int			formats[4] = {0, 0, 0, 1};
-	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, BYTEAOID};
 	int			rc;
 
 	snprintf(cluster, sizeof(cluster), INT64_FORMAT, (int64) my_cluster_id);
@@ -318,9 +340,7 @@ peer_send_batch(Peer *p)
 	values[2] = my_name;
 	values[3] = p->queue.data;
 	lengths[3] = p->queue.len;
-	if (!PQsendQueryParams(p->conn,
-						   "SELECT distx._raft_deliver($1, $2, $3, $4)",
-						   4, types, values, lengths, formats, 0))
+	if (!PQsendQueryPrepared(p->conn, DELIVER_STMT, 4, values, lengths, formats, 0))
 	{
 		peer_disconnect(p, PQerrorMessage(p->conn));
 		return;
@@ -363,9 +383,20 @@ peer_read_results(Peer *p)
 		if (res == NULL)
 		{
 			p->state = PEER_IDLE;
+			p->preparing = false;
 			return;
 		}
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		if (p->preparing)
+		{
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			{
+				/* no distx there, or not usable by this mapping's user */
+				peer_disconnect(p, PQresultErrorMessage(res));
+				PQclear(res);
+				return;
+			}
+		}
+		else if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		{
 			const char *msg = PQresultErrorMessage(res);
 			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);

@@ -216,5 +216,26 @@ $c = converged_all(qw(n1 n2 n3));
 $ml = members_line();
 like($c // '', qr/^n\d \d+ \d+ 3 \Q$ml\E$/, 'three voters again') or diag($c);
 
+# --- a peer that cannot take messages says why, and recovers ------------
+# Messages go to a peer as calls of a statement prepared once per
+# connection.  Point a follower's link to the leader (its answers go there)
+# at a database without distx: the preparation fails, raft_status names the
+# cause; point it back and the link works again.
+
+my $to = q1($nodes{n1}, q{SELECT distx.leader()});
+my $from = (grep { $_ ne $to } qw(n1 n2 n3))[0];
+q1($nodes{$from}, qq{ALTER SERVER $to OPTIONS (SET dbname 'template1')});
+q1($nodes{$to}, q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE query LIKE '%distx._raft_deliver%' AND pid <> pg_backend_pid()});
+ok($nodes{$from}->poll_query_until('postgres', qq{
+SELECT last_error LIKE '%distx%does not exist%' FROM distx.raft_status WHERE node = '$to'}),
+	"a link to a database without distx: raft_status on $from names the cause");
+q1($nodes{$from}, qq{ALTER SERVER $to OPTIONS (SET dbname 'postgres')});
+ok($nodes{$from}->poll_query_until('postgres', qq{
+SELECT connected AND last_error IS NULL FROM distx.raft_status WHERE node = '$to'}),
+	'pointed back, the link works again');
+$c = converged_all(qw(n1 n2 n3));
+like($c // '', qr/^n\d \d+ \d+ 3 /, 'and the three members agree') or diag($c);
+
 $nodes{$_}->stop foreach qw(n1 n2 n3);
 done_testing();
