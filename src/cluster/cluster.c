@@ -73,7 +73,7 @@ ClusterShared *cluster_shared = NULL;
 int			distx_raft_heartbeat_interval = 100;
 int			distx_raft_election_timeout = 1000;
 int			distx_raft_proposal_timeout = 10000;
-int			distx_raft_snapshot_threshold = 1000;
+int			distx_raft_snapshot_threshold = 10000;
 
 void
 cluster_define_gucs(void)
@@ -106,7 +106,7 @@ cluster_define_gucs(void)
 							"Number of Raft log entries after which the log is compacted into a snapshot.",
 							NULL,
 							&distx_raft_snapshot_threshold,
-							1000, 2, INT_MAX,
+							10000, 2, INT_MAX,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 }
