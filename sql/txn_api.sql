@@ -60,6 +60,18 @@ SELECT expect_error($$SELECT distx.exec('a', 'UPDATE nosuchtable SET x = 1')$$);
 SELECT distx.exec('a', 'INSERT INTO accounts VALUES ($1, $2)', '1', '5');
 \set VERBOSITY terse
 
+-- COPY to or from the client is refused, the node's transaction is failed,
+-- and the connection goes on (first statement of a transaction, and later)
+SELECT expect_error($$SELECT distx.exec('a', 'COPY accounts FROM STDIN')$$);
+SELECT expect_error($$SELECT distx.exec('a', 'COPY accounts TO STDOUT')$$);
+BEGIN;
+SELECT distx.exec('a', 'UPDATE accounts SET note = $1 WHERE id = 1', 'copy');
+SELECT expect_error($$SELECT distx.exec('a', 'COPY accounts FROM STDIN')$$);
+ROLLBACK;
+SELECT * FROM distx.query('a', 'SELECT count(*), count(note) FROM accounts') AS t(n bigint, notes bigint);
+-- one statement per call
+SELECT expect_error($$SELECT distx.exec('a', 'SELECT 1; SELECT 2')$$);
+
 -- atomic commit over two nodes and a local write
 CREATE TABLE transfers (id serial, amount int);
 BEGIN;

@@ -280,6 +280,76 @@ conn_prelude(DistxConn *c)
 }
 
 /*
+ * distx.exec and distx.query pass no COPY data: a COPY from the client is
+ * failed on the node (CopyFail), one to the client is read and dropped.
+ * The result of the COPY itself comes next; the caller raises the error.
+ */
+static void
+conn_refuse_copy(DistxConn *c, PGresult *res)
+{
+	ExecStatusType status = PQresultStatus(res);
+
+	PQclear(res);
+	if (status == PGRES_COPY_IN || status == PGRES_COPY_BOTH)
+	{
+		if (PQputCopyEnd(c->conn, "distx does not pass COPY data") != 1)
+			conn_report_error(ERROR, NULL, c, "(end of COPY)");
+	}
+	else
+	{
+		for (;;)
+		{
+			char	   *buf = NULL;
+			int			n = PQgetCopyData(c->conn, &buf, 1);
+
+			if (n > 0)
+				PQfreemem(buf);
+			else if (n == 0)
+			{
+				(void) WaitLatchOrSocket(MyLatch,
+										 WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
+										 PQsocket(c->conn), 0, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+				if (!PQconsumeInput(c->conn))
+					conn_report_error(ERROR, NULL, c, "(COPY data)");
+			}
+			else
+				break;			/* -1: done; -2: the result says why */
+		}
+	}
+}
+
+/* the next result of a command; a COPY is refused and *copy set */
+static PGresult *
+conn_next_result(DistxConn *c, bool *copy)
+{
+	PGresult   *res = libpqsrv_get_result(c->conn, PG_WAIT_EXTENSION);
+	ExecStatusType status = PQresultStatus(res);
+
+	if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT ||
+		status == PGRES_COPY_BOTH)
+	{
+		*copy = true;
+		conn_refuse_copy(c, res);
+		res = libpqsrv_get_result(c->conn, PG_WAIT_EXTENSION);
+	}
+	return res;
+}
+
+static void
+report_copy(DistxConn *c, PGresult *res, const char *sql)
+{
+	PQclear(res);
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("COPY to or from the client cannot run through distx"),
+			 errhint("Use INSERT or distx.query with the rows as parameters, or COPY with a file on node \"%s\".",
+					 c->servername),
+			 errcontext("remote SQL command on node \"%s\": %s", c->servername, sql)));
+}
+
+/*
  * Run the prelude and the statement in one round trip: a libpq pipeline
  * with one Sync at the end (the node answers all of it at once, after the
  * statement).  The remote transaction is taken to be at the local nest
@@ -288,11 +358,13 @@ conn_prelude(DistxConn *c)
  * (conn_cancel_and_drain) and roll back to that level.  Returns the
  * statement's result, or the first failed one (NULL if the connection
  * broke) with *failed_sql set; the connection is out of pipeline mode
- * either way, unless it broke.
+ * either way, unless it broke.  *copy is set if the statement was a COPY
+ * to or from the client (refused: see conn_refuse_copy).
  */
 static PGresult *
 conn_exec_pipelined(DistxConn *c, List *prelude, const char *sql, int nparams,
-					const char *const *values, const char **failed_sql)
+					const char *const *values, const char **failed_sql,
+					bool *copy)
 {
 	int			depth = c->xact_depth;
 	int			nprelude = list_length(prelude);
@@ -336,7 +408,7 @@ conn_exec_pipelined(DistxConn *c, List *prelude, const char *sql, int nparams,
 	/* one result and a NULL per command, then the Sync's */
 	for (i = 0; i <= nprelude && !lost; i++)
 	{
-		PGresult   *res = libpqsrv_get_result(c->conn, PG_WAIT_EXTENSION);
+		PGresult   *res = conn_next_result(c, copy);
 		ExecStatusType status = PQresultStatus(res);
 		PGresult   *extra;
 
@@ -345,7 +417,7 @@ conn_exec_pipelined(DistxConn *c, List *prelude, const char *sql, int nparams,
 			lost = true;
 			break;
 		}
-		while ((extra = libpqsrv_get_result(c->conn, PG_WAIT_EXTENSION)) != NULL)
+		while ((extra = conn_next_result(c, copy)) != NULL)
 			PQclear(extra);		/* a statement has one result; never more */
 		if (i < nprelude)
 		{
@@ -479,20 +551,27 @@ conn_exec_params(DistxConn *c, DistxNode *node, const char *sql, int nparams,
 	List	   *prelude = conn_prelude(c);
 	bool		may_retry = c->xact_depth == 0 && !c->fresh;
 	const char *failed_sql;
+	bool		copy = false;
 
 	c->fresh = false;
 	if (prelude == NIL)
 	{
+		PGresult   *extra;
+
 		if (!PQsendQueryParams(c->conn, sql, nparams, NULL, values, NULL, NULL, 0))
 			conn_report_error(ERROR, NULL, c, sql);
-		res = conn_wait_result(c);
+		res = conn_next_result(c, &copy);
+		while ((extra = conn_next_result(c, &copy)) != NULL)
+			PQclear(extra);		/* one statement, one result */
+		if (copy)
+			report_copy(c, res, sql);
 		status = PQresultStatus(res);
 		if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
 			conn_report_error(ERROR, res, c, sql);
 		return res;
 	}
 
-	res = conn_exec_pipelined(c, prelude, sql, nparams, values, &failed_sql);
+	res = conn_exec_pipelined(c, prelude, sql, nparams, values, &failed_sql, &copy);
 	if (failed_sql != NULL && may_retry && PQstatus(c->conn) != CONNECTION_OK)
 	{
 		/* nothing ran: the remote transaction died with the connection */
@@ -503,8 +582,10 @@ conn_exec_params(DistxConn *c, DistxNode *node, const char *sql, int nparams,
 		conn_disconnect(c);
 		conn_open(c, node);
 		c->fresh = false;
-		res = conn_exec_pipelined(c, prelude, sql, nparams, values, &failed_sql);
+		res = conn_exec_pipelined(c, prelude, sql, nparams, values, &failed_sql, &copy);
 	}
+	if (copy)
+		report_copy(c, res, sql);
 	if (failed_sql != NULL)
 		conn_report_error(ERROR, res, c, failed_sql);
 	return res;
