@@ -1060,18 +1060,17 @@ cluster_decide(const char *origin, uint64 xid, bool commit, bool conditional,
 }
 
 void
-cluster_forget_decision(const char *origin, uint64 xid)
+cluster_forget_decisions(int n, const char *const *origins, const uint64 *xids)
 {
 	uint32		len;
-	uint8	   *entry = cluster_encode_forget(origin, xid, &len);
+	uint8	   *entry = cluster_encode_forget_many(n, origins, xids, &len);
 	ProposalOutcome out;
 
 	cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, true, &out);
 	if (out.rc != PROPOSAL_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("forgetting the decision of transaction %llu of \"%s\" was not committed: %s",
-						(unsigned long long) xid, origin,
+				 errmsg("forgetting %d decisions was not committed: %s", n,
 						out.rc == PROPOSAL_LOST ? "lost in a change of leader" : out.errmsg)));
 }
 
@@ -1135,10 +1134,12 @@ distx_cluster_decide(PG_FUNCTION_ARGS)
 Datum
 distx_cluster_forget(PG_FUNCTION_ARGS)
 {
+	const char *origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	uint64		xid = U64FromFullTransactionId(PG_GETARG_FULLTRANSACTIONID(1));
+
 	require_admin("distx._cluster_forget()");
 	require_member();
-	cluster_forget_decision(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-							U64FromFullTransactionId(PG_GETARG_FULLTRANSACTIONID(1)));
+	cluster_forget_decisions(1, &origin, &xid);
 	PG_RETURN_VOID();
 }
 

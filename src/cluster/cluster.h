@@ -214,7 +214,9 @@ extern int	cluster_decide(const char *origin, uint64 xid, bool commit,
 						   bool conditional, const Oid *oids,
 						   const char *const *names, int n,
 						   bool apply_here);
-extern void cluster_forget_decision(const char *origin, uint64 xid);
+/* drop decisions (at most FORGET_MANY_MAX) in one entry, from any member */
+extern void cluster_forget_decisions(int n, const char *const *origins,
+									 const uint64 *xids);
 
 /* wait until this node has applied index (error at the deadline) */
 extern void cluster_wait_applied(uint64 index, TimestampTz deadline);

@@ -328,14 +328,21 @@ cluster_encode_decision(const char *origin, uint64 xid, int outcome,
 }
 
 uint8 *
-cluster_encode_forget(const char *origin, uint64 xid, uint32 *len)
+cluster_encode_forget_many(int n, const char *const *origins,
+						   const uint64 *xids, uint32 *len)
 {
 	StringInfoData buf;
+	int			i;
 
+	Assert(n > 0 && n <= FORGET_MANY_MAX);
 	initStringInfo(&buf);
-	put_u8(&buf, ENTRY_FORGET);
-	put_u64(&buf, xid);
-	put_str(&buf, origin, DECISION_ORIGIN_MAX, "origin");
+	put_u8(&buf, ENTRY_FORGET_MANY);
+	put_u16(&buf, (uint16) n);
+	for (i = 0; i < n; i++)
+	{
+		put_u64(&buf, xids[i]);
+		put_str(&buf, origins[i], DECISION_ORIGIN_MAX, "origin");
+	}
 	*len = (uint32) buf.len;
 	return (uint8 *) buf.data;
 }
@@ -511,23 +518,40 @@ apply_decision(Reader *r, uint64 term)
 	return outcome;
 }
 
+/* ENTRY_FORGET (n = 1, from older logs) and ENTRY_FORGET_MANY */
 static int64
-apply_forget(Reader *r)
+apply_forget(Reader *r, bool many)
 {
-	uint64		xid = get_u64(r);
-	char	   *origin = get_str(r, DECISION_ORIGIN_MAX, "origin");
+	int			n = many ? get_u16(r) : 1;
 	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2];
+	SPIPlanPtr	plan;
+	int64		forgotten = 0;
+	int			i;
 
+	plan = SPI_prepare("DELETE FROM distx.cluster_decisions WHERE origin = $1 AND xid = $2::text::xid8",
+					   2, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	for (i = 0; i < n; i++)
+	{
+		uint64		xid = get_u64(r);
+		char	   *origin = get_str(r, DECISION_ORIGIN_MAX, "origin");
+		Datum		values[2];
+		int			rc;
+
+		values[0] = CStringGetTextDatum(origin);
+		values[1] = Int64GetDatum((int64) xid);
+		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+		if (rc < 0)
+			elog(ERROR, "could not forget a decision: %s", SPI_result_code_string(rc));
+		forgotten += (int64) SPI_processed;
+	}
 	if (r->left != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("malformed %s: trailing bytes", r->what)));
-	values[0] = CStringGetTextDatum(origin);
-	values[1] = Int64GetDatum((int64) xid);
-	run("DELETE FROM distx.cluster_decisions WHERE origin = $1 AND xid = $2::text::xid8",
-		2, types, values);
-	return (int64) SPI_processed;
+	SPI_freeplan(plan);
+	return forgotten;
 }
 
 static void
@@ -578,7 +602,8 @@ cluster_apply_entries(const raft_entry *entries, size_t n, int64 *results)
 				results[i] = apply_decision(&r, e->term);
 				break;
 			case ENTRY_FORGET:
-				results[i] = apply_forget(&r);
+			case ENTRY_FORGET_MANY:
+				results[i] = apply_forget(&r, e->data[0] == ENTRY_FORGET_MANY);
 				break;
 			case ENTRY_SAGA:
 				results[i] = saga_state_apply(&r, e->term, e->index);

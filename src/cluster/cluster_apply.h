@@ -29,7 +29,11 @@
  *					commit holds only if the origin's xid committed (the
  *					transaction also wrote on the origin).
  *	ENTRY_FORGET	u64 xid, str origin.  Drops the decision once every
- *					participant is resolved.
+ *					participant is resolved.  (Written by distx before
+ *					ENTRY_FORGET_MANY; still applied from older logs.)
+ *	ENTRY_FORGET_MANY  u16 n, then n times: u64 xid, str origin.  Drops
+ *					those decisions: recovery forgets what one pass found
+ *					resolved in one entry, not one entry per transaction.
  *
  *	ENTRY_SAGA		u8 op, u64 term, i64 proposed-at, then the op's fields.
  *					A change of saga state (see saga_state.h for the ops and
@@ -71,6 +75,8 @@
 #define ENTRY_DECISION		2
 #define ENTRY_FORGET		3
 #define ENTRY_SAGA			4
+#define ENTRY_FORGET_MANY	5
+#define FORGET_MANY_MAX		1000	/* decisions per ENTRY_FORGET_MANY */
 
 #define DECISION_COMMIT		1
 #define DECISION_ABORT		2
@@ -107,8 +113,8 @@ extern uint8 *cluster_encode_decision(const char *origin, uint64 xid,
 									  int outcome, bool conditional,
 									  const Oid *oids, const char *const *names,
 									  int n, uint32 *len);
-extern uint8 *cluster_encode_forget(const char *origin, uint64 xid,
-									uint32 *len);
+extern uint8 *cluster_encode_forget_many(int n, const char *const *origins,
+										 const uint64 *xids, uint32 *len);
 
 /*
  * Apply committed entries (every type; only NORMAL ones change tables) and

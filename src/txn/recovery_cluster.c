@@ -726,6 +726,9 @@ forget_decisions(Pass *pass)
 {
 	HASH_SEQ_STATUS scan;
 	TxEntry    *tx;
+	const char **origins = palloc(sizeof(char *) * FORGET_MANY_MAX);
+	uint64	   *xids = palloc(sizeof(uint64) * FORGET_MANY_MAX);
+	int			n = 0;
 
 	hash_seq_init(&scan, pass->txs);
 	while ((tx = hash_seq_search(&scan)))
@@ -742,12 +745,24 @@ forget_decisions(Pass *pass)
 			if (server == NULL || !list_member_oid(pass->reached, server->serverid))
 				all = false;
 		}
-		if (all)
+		if (!all)
+			continue;
+		origins[n] = tx->origin;
+		xids[n] = tx->xid;
+		if (++n == FORGET_MANY_MAX)
 		{
-			cluster_forget_decision(tx->origin, tx->xid);
-			pass->result->forgotten++;
+			cluster_forget_decisions(n, origins, xids);
+			pass->result->forgotten += n;
+			n = 0;
 		}
 	}
+	if (n > 0)
+	{
+		cluster_forget_decisions(n, origins, xids);
+		pass->result->forgotten += n;
+	}
+	pfree(origins);
+	pfree(xids);
 }
 
 long
