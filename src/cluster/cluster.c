@@ -25,7 +25,9 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "access/htup_details.h"
 #include "access/xlog.h"
@@ -38,6 +40,8 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "common/file_utils.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -249,17 +253,33 @@ cluster_is_member(void)
 #define INBOX_WRAP	0xFFFFFFFFu
 
 /*
+ * A message too large for the inbox (a snapshot of a large state) goes
+ * through a file: the receiving backend writes it to INBOX_SPILL_DIR and
+ * pushes a record marked INBOX_SPILLED that holds the file's name; the
+ * worker reads the file and removes it.  No fsync: a crash empties the
+ * inbox anyway, and the worker clears the directory when it starts.
+ */
+#define INBOX_SPILLED		0x80000000u
+#define INBOX_INLINE_MAX	(CLUSTER_INBOX_BYTES / 4)
+#define INBOX_MESSAGE_MAX	(256 * 1024 * 1024)
+#define INBOX_SPILL_DIR		"pg_distx/inbox"
+
+static uint8 *inbox_read_spill(const char *path, uint32 *len);
+
+/*
  * Push one message; false when it does not fit (it is dropped: Raft
  * resends).  The free space is [tail, end) + [0, head) when tail >= head,
  * else [tail, head); a record that does not fit before the end starts
  * again at 0, and the rest of the end is padding (marked INBOX_WRAP).
  */
 static bool
-inbox_push(uint64 from, const char *from_name, const uint8 *msg, uint32 len)
+inbox_push(uint64 from, const char *from_name, const uint8 *msg, uint32 len,
+		   bool spilled)
 {
 	ClusterShared *cs = cluster_shared;
 	uint32		need = MAXALIGN(INBOX_HDR + len);
 	uint32		at = UINT32_MAX;
+	uint32		word = spilled ? (len | INBOX_SPILLED) : len;
 
 	LWLockAcquire(cs->inbox_lock, LW_EXCLUSIVE);
 	if (cs->inbox_used == 0)
@@ -287,7 +307,7 @@ inbox_push(uint64 from, const char *from_name, const uint8 *msg, uint32 len)
 	{
 		char	   *p = cs->inbox + at;
 
-		memcpy(p, &len, 4);
+		memcpy(p, &word, 4);
 		memcpy(p + 4, &from, 8);
 		memset(p + 12, 0, DXS_NAME_LEN);
 		strlcpy(p + 12, from_name, DXS_NAME_LEN);
@@ -306,6 +326,7 @@ cluster_inbox_pop(InboxMessage *m)
 {
 	ClusterShared *cs = cluster_shared;
 	bool		found = false;
+	bool		spilled = false;
 
 	LWLockAcquire(cs->inbox_lock, LW_EXCLUSIVE);
 	while (cs->inbox_used > 0)
@@ -323,11 +344,13 @@ cluster_inbox_pop(InboxMessage *m)
 			cs->inbox_head = 0;
 			continue;
 		}
+		spilled = (len & INBOX_SPILLED) != 0;
+		len &= ~INBOX_SPILLED;
 		memcpy(&m->from, p + 4, 8);
 		memcpy(m->from_name, p + 12, DXS_NAME_LEN);
 		m->from_name[DXS_NAME_LEN - 1] = '\0';
 		m->len = len;
-		m->buf = palloc(len > 0 ? len : 1);
+		m->buf = palloc(len + 1);
 		memcpy(m->buf, p + INBOX_HDR, len);
 		cs->inbox_head = (head + MAXALIGN(INBOX_HDR + len)) % CLUSTER_INBOX_BYTES;
 		cs->inbox_used -= MAXALIGN(INBOX_HDR + len);
@@ -337,7 +360,98 @@ cluster_inbox_pop(InboxMessage *m)
 	if (cs->inbox_used == 0)
 		cs->inbox_head = cs->inbox_tail = 0;
 	LWLockRelease(cs->inbox_lock);
+
+	if (found && spilled)
+	{
+		char	   *path = (char *) m->buf;
+
+		path[m->len] = '\0';
+		m->buf = inbox_read_spill(path, &m->len);
+		pfree(path);
+		if (m->buf == NULL)
+			return cluster_inbox_pop(m);	/* lost: Raft sends it again */
+	}
 	return found;
+}
+
+/* write a large message to a file of its own; its name, or NULL */
+static char *
+inbox_write_spill(const uint8 *msg, uint32 len)
+{
+	static uint32 counter = 0;
+	char	   *path;
+	int			fd;
+
+	if (MakePGDirectory(INBOX_SPILL_DIR) < 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", INBOX_SPILL_DIR)));
+	path = psprintf(INBOX_SPILL_DIR "/%d.%u", MyProcPid, counter++);
+	fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", path)));
+	errno = 0;
+	if (write(fd, msg, len) != (ssize_t) len)
+	{
+		int			save_errno = errno ? errno : ENOSPC;
+
+		CloseTransientFile(fd);
+		unlink(path);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", path)));
+	}
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", path)));
+	return path;
+}
+
+/*
+ * Read a spilled message and remove its file.  A failure is logged and the
+ * message is lost (as when the inbox is full): Raft sends it again.
+ */
+static uint8 *
+inbox_read_spill(const char *path, uint32 *len)
+{
+	struct stat st;
+	uint8	   *buf = NULL;
+	int			fd;
+
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size <= INBOX_MESSAGE_MAX)
+	{
+		buf = palloc(st.st_size > 0 ? st.st_size : 1);
+		if (read(fd, buf, st.st_size) != st.st_size)
+		{
+			pfree(buf);
+			buf = NULL;
+		}
+		else
+			*len = (uint32) st.st_size;
+	}
+	if (buf == NULL)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("distx raft: could not read the large message in \"%s\": %m", path)));
+	if (fd >= 0)
+		CloseTransientFile(fd);
+	if (unlink(path) != 0 && errno != ENOENT)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s\": %m", path)));
+	return buf;
+}
+
+/* at the worker's start: spilled messages of an earlier run are stale */
+void
+cluster_inbox_clear_spill(void)
+{
+	rmtree(INBOX_SPILL_DIR, true);
 }
 
 /* ------------------------------------------------------------------
@@ -1062,16 +1176,26 @@ cluster_decide(const char *origin, uint64 xid, bool commit, bool conditional,
 void
 cluster_forget_decisions(int n, const char *const *origins, const uint64 *xids)
 {
-	uint32		len;
-	uint8	   *entry = cluster_encode_forget_many(n, origins, xids, &len);
-	ProposalOutcome out;
+	int			done = 0;
 
-	cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, true, &out);
-	if (out.rc != PROPOSAL_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("forgetting %d decisions was not committed: %s", n,
-						out.rc == PROPOSAL_LOST ? "lost in a change of leader" : out.errmsg)));
+	while (done < n)
+	{
+		uint32		len;
+		int			taken;
+		uint8	   *entry = cluster_encode_forget_many(n - done, origins + done,
+													   xids + done, CLUSTER_PROPOSAL_MAX,
+													   &taken, &len);
+		ProposalOutcome out;
+
+		cluster_propose_anywhere(PROPOSAL_ENTRY, 0, entry, len, true, &out);
+		if (out.rc != PROPOSAL_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("forgetting %d decisions was not committed: %s", taken,
+							out.rc == PROPOSAL_LOST ? "lost in a change of leader" : out.errmsg)));
+		pfree(entry);
+		done += taken;
+	}
 }
 
 /*
@@ -1490,11 +1614,22 @@ distx_raft_deliver(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROTOCOL_VIOLATION),
 					 errmsg("malformed batch of Raft messages")));
-		if (len + INBOX_HDR + 64 > CLUSTER_INBOX_BYTES / 2)
+		if (len > INBOX_MESSAGE_MAX)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("Raft message of %u bytes too large for the inbox", len)));
-		(void) inbox_push(from, from_name, p + 4, len);
+					 errmsg("Raft message of %u bytes too large (at most %d)",
+							len, INBOX_MESSAGE_MAX)));
+		if (len > INBOX_INLINE_MAX)
+		{
+			char	   *path = inbox_write_spill(p + 4, len);
+
+			if (!inbox_push(from, from_name, (const uint8 *) path,
+							(uint32) strlen(path), true))
+				unlink(path);	/* dropped: Raft sends it again */
+			pfree(path);
+		}
+		else
+			(void) inbox_push(from, from_name, p + 4, len, false);
 		any = true;
 		p += 4 + len;
 		left -= 4 + len;

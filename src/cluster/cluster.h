@@ -214,7 +214,7 @@ extern int	cluster_decide(const char *origin, uint64 xid, bool commit,
 						   bool conditional, const Oid *oids,
 						   const char *const *names, int n,
 						   bool apply_here);
-/* drop decisions (at most FORGET_MANY_MAX) in one entry, from any member */
+/* drop decisions, as few entries as fit them, from any member */
 extern void cluster_forget_decisions(int n, const char *const *origins,
 									 const uint64 *xids);
 
@@ -246,5 +246,6 @@ typedef struct InboxMessage
 } InboxMessage;
 
 extern bool cluster_inbox_pop(InboxMessage *m);
+extern void cluster_inbox_clear_spill(void);
 
 #endif							/* DISTX_CLUSTER_H */

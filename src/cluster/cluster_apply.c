@@ -329,20 +329,27 @@ cluster_encode_decision(const char *origin, uint64 xid, int outcome,
 
 uint8 *
 cluster_encode_forget_many(int n, const char *const *origins,
-						   const uint64 *xids, uint32 *len)
+						   const uint64 *xids, uint32 max_len, int *taken,
+						   uint32 *len)
 {
 	StringInfoData buf;
 	int			i;
 
-	Assert(n > 0 && n <= FORGET_MANY_MAX);
+	Assert(n > 0);
 	initStringInfo(&buf);
 	put_u8(&buf, ENTRY_FORGET_MANY);
-	put_u16(&buf, (uint16) n);
-	for (i = 0; i < n; i++)
+	put_u16(&buf, 0);			/* the count, set below */
+	for (i = 0; i < n && i < FORGET_MANY_MAX; i++)
 	{
+		/* u64 xid, u16 length, the origin's bytes */
+		if (i > 0 && buf.len + 10 + strlen(origins[i]) > max_len)
+			break;
 		put_u64(&buf, xids[i]);
 		put_str(&buf, origins[i], DECISION_ORIGIN_MAX, "origin");
 	}
+	buf.data[1] = (char) (i & 0xFF);	/* little-endian, as put_u16 */
+	buf.data[2] = (char) (i >> 8);
+	*taken = i;
 	*len = (uint32) buf.len;
 	return (uint8 *) buf.data;
 }

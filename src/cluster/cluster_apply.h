@@ -113,8 +113,10 @@ extern uint8 *cluster_encode_decision(const char *origin, uint64 xid,
 									  int outcome, bool conditional,
 									  const Oid *oids, const char *const *names,
 									  int n, uint32 *len);
+/* as many of the n as fit in max_len bytes (at least one); *taken says */
 extern uint8 *cluster_encode_forget_many(int n, const char *const *origins,
-										 const uint64 *xids, uint32 *len);
+										 const uint64 *xids, uint32 max_len,
+										 int *taken, uint32 *len);
 
 /*
  * Apply committed entries (every type; only NORMAL ones change tables) and

@@ -959,6 +959,7 @@ distx_raft_worker_main(Datum main_arg)
 	transport_init(ident.cluster_id, ident.node_id, ident.name);
 
 	verify_identity();
+	cluster_inbox_clear_spill();
 	start_node();
 	set_state(CW_RUNNING, NULL);
 

@@ -35,8 +35,12 @@
 #define DELIVER_STMT	"distx_raft_deliver"
 #define DELIVER_SQL		"SELECT distx._raft_deliver($1, $2, $3, $4)"
 
-/* at most this many bytes queued per peer; more is dropped */
+/*
+ * At most this many bytes queued per peer, more is dropped; but a single
+ * message of up to PEER_MESSAGE_MAX (the receiver's limit) goes alone.
+ */
 #define PEER_QUEUE_MAX		(4 * 1024 * 1024)
+#define PEER_MESSAGE_MAX	(256 * 1024 * 1024)
 /* reconnect backoff */
 #define PEER_BACKOFF_MIN_MS	100
 #define PEER_BACKOFF_MAX_MS	2000
@@ -194,8 +198,10 @@ transport_send(uint64 to, const uint8 *buf, uint32 len)
 
 	if (p == NULL)
 		return;					/* nobody knows how to reach it yet */
+	/* one message alone may exceed the queue's bound (a large snapshot) */
 	if (p->state == PEER_DISCONNECTED || p->state == PEER_CONNECTING ||
-		p->queue.len + len + 4 > PEER_QUEUE_MAX)
+		(p->queue.len > 0 && p->queue.len + len + 4 > PEER_QUEUE_MAX) ||
+		len > PEER_MESSAGE_MAX)
 	{
 		p->dropped++;
 		return;

@@ -726,8 +726,9 @@ forget_decisions(Pass *pass)
 {
 	HASH_SEQ_STATUS scan;
 	TxEntry    *tx;
-	const char **origins = palloc(sizeof(char *) * FORGET_MANY_MAX);
-	uint64	   *xids = palloc(sizeof(uint64) * FORGET_MANY_MAX);
+	long		max = hash_get_num_entries(pass->txs);
+	const char **origins = palloc(sizeof(char *) * Max(max, 1));
+	uint64	   *xids = palloc(sizeof(uint64) * Max(max, 1));
 	int			n = 0;
 
 	hash_seq_init(&scan, pass->txs);
@@ -749,12 +750,7 @@ forget_decisions(Pass *pass)
 			continue;
 		origins[n] = tx->origin;
 		xids[n] = tx->xid;
-		if (++n == FORGET_MANY_MAX)
-		{
-			cluster_forget_decisions(n, origins, xids);
-			pass->result->forgotten += n;
-			n = 0;
-		}
+		n++;
 	}
 	if (n > 0)
 	{

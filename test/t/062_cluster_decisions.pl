@@ -104,21 +104,34 @@ my $all = q1($n{$up[0]}, $dec);
 is(q1($n{$down}, $dec), $all, 'with every decision');
 is(q1($n{$down}, q{SELECT count(*) FROM distx.cluster_decisions}), '72', '72 of them');
 
-# --- a large snapshot (more than malloc's mmap threshold) -----------------
+# --- a large snapshot (more than malloc's mmap threshold, and more than a
+# --- message may take in the inbox: it goes through a file) ---------------
 
 my $lname = wait_leader($nodes, undef, qw(n1 n2 n3));
+my $behind = (grep { $_ ne $lname } qw(n1 n2 n3))[0];
+$n{$behind}->stop('immediate');
 my $wpid = q1($n{$lname}, q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'distx raft'});
-my $long = join(',', map { 'participant_with_a_rather_long_name_number_' . $_ } 1 .. 4);
+# compact every 500 entries here, not every 10 (each snapshot is large)
+q1($n{$lname}, q{ALTER SYSTEM SET distx.raft_snapshot_threshold = 500});
+q1($n{$lname}, q{SELECT pg_reload_conf()});
+my $long = join(',', map { 'participant_with_a_really_quite_long_name_for_a_node_number_' . $_ } 1 .. 8);
 q1($n{$lname}, qq{SELECT count(distx._cluster_decide('big_snapshot_origin_', x::text::xid8, true, false, '{$long}'))
-	FROM generate_series(1, 600) x});
-ok(defined converged($nodes, qw(n1 n2 n3)), '600 more decisions replicated');
+	FROM generate_series(1, 2500) x});
 ok(q1($n{$lname}, q{SELECT sum(length(origin) + length(array_to_string(participants, '')))
-	FROM distx.cluster_decisions}) > 100000, 'the state holds over 100 kB of names (its snapshot about 150 kB)');
+	FROM distx.cluster_decisions}) > 900000, 'the state holds over 900 kB of names (its snapshot over 1 MB, more than the inbox takes)');
 is(q1($n{$lname}, q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'distx raft'}), $wpid,
 	'the Raft worker of the leader compacted it without restarting');
+$off = log_size($n{$behind});
+$n{$behind}->start;
+ok(defined converged($nodes, qw(n1 n2 n3)), "$behind, down meanwhile, catches up");
+like(slurp_file($n{$behind}->logfile, $off), qr/installed a snapshot at index \d+ from the leader/,
+	'through the large snapshot');
+is(q1($n{$behind}, q{SELECT count(*) FROM distx.cluster_decisions}), '2572', 'with every decision');
+is(scalar(grep { !/^\./ } glob($n{$behind}->data_dir . '/pg_distx/inbox/*')), 0,
+	'the file that carried it is gone');
 $n{$lname}->restart;
 ok(defined converged($nodes, qw(n1 n2 n3)), 'the leader restarts from its large snapshot');
-is(q1($n{$lname}, q{SELECT count(*) FROM distx.cluster_decisions}), '672', 'with every decision');
+is(q1($n{$lname}, q{SELECT count(*) FROM distx.cluster_decisions}), '2572', 'with every decision');
 
 $n{$_}->stop foreach qw(n1 n2 n3);
 done_testing();
