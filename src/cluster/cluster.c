@@ -40,7 +40,6 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
-#include "common/file_utils.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -374,7 +373,7 @@ cluster_inbox_pop(InboxMessage *m)
 	return found;
 }
 
-/* write a large message to a file of its own; its name, or NULL */
+/* write a large message to a file of its own; returns the file's name */
 static char *
 inbox_write_spill(const uint8 *msg, uint32 len)
 {
