@@ -20,6 +20,7 @@
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "cluster/cluster_apply.h"
@@ -360,15 +361,52 @@ cluster_encode_forget_many(int n, const char *const *origins,
  */
 
 /*
+ * Run one of this file's statements.  They run for every applied entry on
+ * every member, so each is planned once per process and the plan kept
+ * (SPI_keepplan; the plan cache revalidates it after DDL) instead of being
+ * parsed and planned again each time.
+ *
  * Never read_only: a read-only SPI call uses the snapshot of the caller and
  * would not see what earlier entries of the same batch wrote.
  */
+#define RUN_PLANS 32
+
+typedef struct RunPlan
+{
+	char	   *sql;
+	SPIPlanPtr	plan;
+} RunPlan;
+
+static RunPlan run_plans[RUN_PLANS];
+static int	n_run_plans = 0;
+
 static int
 run(const char *sql, int nargs, Oid *types, Datum *values)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL,
-										   false, 0);
+	SPIPlanPtr	plan = NULL;
+	int			rc;
+	int			i;
 
+	for (i = 0; i < n_run_plans; i++)
+		if (strcmp(run_plans[i].sql, sql) == 0)
+		{
+			plan = run_plans[i].plan;
+			break;
+		}
+	if (plan == NULL)
+	{
+		plan = SPI_prepare(sql, nargs, types);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		if (n_run_plans < RUN_PLANS && SPI_keepplan(plan) == 0)
+		{
+			run_plans[n_run_plans].sql = MemoryContextStrdup(TopMemoryContext, sql);
+			run_plans[n_run_plans].plan = plan;
+			n_run_plans++;
+		}
+	}
+	rc = SPI_execute_plan(plan, values, NULL, false, 0);
 	if (rc < 0)
 		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
 	return rc;
