@@ -613,6 +613,48 @@ conn_send_simple(DistxConn *c, const char *sql)
 }
 
 /*
+ * During cleanup (after the commit point, or in an abort), wait until a
+ * result can be read without blocking: no error is raised and no interrupt
+ * processed, and the wait ends at the deadline.  Not proc_exit() on
+ * postmaster death as WL_EXIT_ON_PM_DEATH would do: after the commit point,
+ * exiting tries to abort a committed transaction, a PANIC.  The caller
+ * gives up on the node; the backend exits once the transaction is over.
+ * On a broken connection PQgetResult returns the error (WAIT_READY).
+ */
+typedef enum CleanupWait
+{
+	WAIT_READY,
+	WAIT_TIMEOUT,
+	WAIT_PM_DEATH
+} CleanupWait;
+
+static CleanupWait
+conn_cleanup_wait(DistxConn *c, TimestampTz deadline)
+{
+	while (PQisBusy(c->conn))
+	{
+		long		cur_timeout;
+		int			wc;
+
+		cur_timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+													  deadline);
+		if (cur_timeout <= 0)
+			return WAIT_TIMEOUT;
+		wc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_SOCKET_READABLE |
+							   WL_TIMEOUT | WL_POSTMASTER_DEATH,
+							   PQsocket(c->conn),
+							   cur_timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (wc & WL_POSTMASTER_DEATH)
+			return WAIT_PM_DEATH;
+		if ((wc & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
+			break;
+	}
+	return WAIT_READY;
+}
+
+/*
  * Collect the result of a command sent with conn_send_simple during cleanup
  * (after commit or during abort), where no error may be raised and no
  * interrupt may be processed: wait at most until the deadline, report a
@@ -631,44 +673,15 @@ conn_wait_cleanup(DistxConn *c, const char *sql, int elevel,
 
 	for (;;)
 	{
+		CleanupWait w = conn_cleanup_wait(c, deadline);
 		PGresult   *res;
 
-		while (PQisBusy(c->conn))
+		if (w != WAIT_READY)
 		{
-			int			wc;
-			long		cur_timeout;
-
-			cur_timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-														  deadline);
-			if (cur_timeout <= 0)
-			{
-				timed_out = true;
-				break;
-			}
-			wc = WaitLatchOrSocket(MyLatch,
-								   WL_LATCH_SET | WL_SOCKET_READABLE |
-								   WL_TIMEOUT | WL_POSTMASTER_DEATH,
-								   PQsocket(c->conn),
-								   cur_timeout, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-
-			/*
-			 * Not proc_exit() as WL_EXIT_ON_PM_DEATH would do: after the
-			 * commit point, exiting tries to abort a committed transaction,
-			 * a PANIC.  Give up on the node; the backend exits once the
-			 * transaction is over.
-			 */
-			if (wc & WL_POSTMASTER_DEATH)
-			{
-				pm_died = timed_out = true;
-				break;
-			}
-			/* on a broken connection PQgetResult returns the error */
-			if ((wc & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
-				break;
-		}
-		if (timed_out)
+			timed_out = true;
+			pm_died = (w == WAIT_PM_DEATH);
 			break;
+		}
 		res = PQgetResult(c->conn);
 		if (res == NULL)
 			break;
@@ -746,26 +759,8 @@ conn_drain_pipeline(DistxConn *c, TimestampTz deadline)
 	{
 		PGresult   *res;
 
-		while (PQisBusy(c->conn))
-		{
-			long		cur_timeout;
-			int			wc;
-
-			cur_timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-														  deadline);
-			if (cur_timeout <= 0)
-				return false;
-			wc = WaitLatchOrSocket(MyLatch,
-								   WL_LATCH_SET | WL_SOCKET_READABLE |
-								   WL_TIMEOUT | WL_POSTMASTER_DEATH,
-								   PQsocket(c->conn),
-								   cur_timeout, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			if (wc & WL_POSTMASTER_DEATH)
-				return false;
-			if ((wc & WL_SOCKET_READABLE) && !PQconsumeInput(c->conn))
-				return false;
-		}
+		if (conn_cleanup_wait(c, deadline) != WAIT_READY)
+			return false;
 		res = PQgetResult(c->conn);
 		if (res == NULL)
 		{
