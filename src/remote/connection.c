@@ -44,6 +44,7 @@
 #include "distx.h"
 #include "remote/connection.h"
 #include "remote/health.h"
+#include "txn/fault.h"
 
 int			distx_cleanup_timeout = 30000;
 bool		distx_second_phase_wait = true;
@@ -222,11 +223,17 @@ conn_get(DistxNode *node)
 	/*
 	 * A cached connection may have broken while idle (the node restarted).
 	 * Reading what the socket holds, without blocking, shows a closed
-	 * connection; one that breaks silently shows when the statement runs,
-	 * and conn_exec_params() reconnects once then.
+	 * connection: a server that goes away sends a FATAL message and then
+	 * closes, and libpq sees the end of the stream only on the read after
+	 * the one that brought the message, hence two reads.  A break that
+	 * shows neither way shows when the first statement runs, and
+	 * conn_exec_params() reconnects once then.  (The test-only fault point
+	 * stale_connection skips this check, to make a break look silent.)
 	 */
 	if (c->conn != NULL && c->xact_depth == 0 &&
-		(!PQconsumeInput(c->conn) || PQstatus(c->conn) != CONNECTION_OK))
+		!fault_armed("stale_connection") &&
+		(!PQconsumeInput(c->conn) || !PQconsumeInput(c->conn) ||
+		 PQstatus(c->conn) != CONNECTION_OK))
 	{
 		ereport(DEBUG1,
 				(errmsg_internal("distx: reconnecting to node \"%s\" after a broken cached connection: %s",

@@ -30,7 +30,8 @@ fault_define_gucs(void)
 							   "Test only: 2PC step at which to inject a fault.",
 							   "One of before_prepare, between_prepares, after_prepares, "
 							   "after_raft_decision (cluster only), after_decision, "
-							   "between_commit_prepared.",
+							   "between_commit_prepared; or stale_connection, which makes "
+							   "a cached connection skip its liveness check.",
 							   &distx_fault_point, "",
 							   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);

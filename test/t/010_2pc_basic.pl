@@ -385,6 +385,32 @@ COMMIT;};
 	  or diag $s->{stderr};
 	is(where_is(31, $p1, $p2), '1 1', 'cached connection: committed on both nodes');
 
+	# the same, but the break is noticed only when the first statement's
+	# pipeline fails (the liveness check is skipped): nothing ran there, so
+	# it is sent again once on a new connection
+	$p1->restart;
+	ok($coord->poll_query_until('postgres',
+		q{SELECT bool_and(circuit = 'closed') FROM distx.node_health}),
+		'silently broken connection: the node is back');
+	($o, $e) = $s->query("SET distx.fault_point = 'stale_connection'");
+	($o, $e) = $s->query(sprintf($tx, 32, 32));
+	is($e, 0, 'silently broken connection: the first statement is retried on a new connection')
+	  or diag $s->{stderr};
+	is(where_is(32, $p1, $p2), '1 1', 'silently broken connection: committed on both nodes');
+	# inside a transaction nothing is retried: the break is an error there
+	($o, $e) = $s->query(q{BEGIN;
+SELECT distx.exec('p1', 'INSERT INTO t VALUES (33)');
+SELECT distx.exec('p2', 'INSERT INTO t VALUES (33)');});
+	is($e, 0, 'silently broken connection: a transaction runs on both nodes');
+	$p2->restart;
+	($o, $e) = $s->query(q{SELECT distx.exec('p2', 'INSERT INTO t VALUES (34)')});
+	isnt($e, 0, 'silently broken connection: a break inside a transaction is an error');
+	like($s->{stderr}, qr/node "p2"/, 'silently broken connection: the error names the node');
+	$s->{stderr} = '';
+	($o, $e) = $s->query(q{ROLLBACK; RESET distx.fault_point;});
+	is($e, 0, 'silently broken connection: ROLLBACK');
+	is(where_is(33, $p1, $p2), '0 0', 'silently broken connection: the transaction left nothing');
+
 	# a changed server drops the cached connection: the next use goes to
 	# the new address
 	my $q = q{SELECT * FROM distx.query('p3', 'SELECT current_setting(''port'')') AS q(port int);};
