@@ -26,6 +26,15 @@ else
 fi
 
 say() { printf '%s\n' "$*"; }
+
+# Busy CPU time of the whole machine so far, in clock ticks (user, nice,
+# system, irq, softirq, steal: all cores, kernel included), and the CPU
+# milliseconds per transaction between two readings.
+cpu_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+cpu_ms_per() {
+	awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { if (n > 0) printf "%.3f", (b - a) * 1000 / hz / n; else print "-" }'
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Run a command as the unprivileged user, with the PostgreSQL binaries first

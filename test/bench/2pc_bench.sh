@@ -110,6 +110,16 @@ SQL
 cp "$S/distx.sql" "$S/distx_nowait.sql"
 chmod -R a+rX "$S"
 
+# the WAL flushes of the three servers so far
+wal_syncs() {
+	local total=0 p n
+	for p in $P0 $P1 $P2; do
+		n=$(psql_node "$p" -Atc "SELECT wal_sync FROM pg_stat_wal")
+		total=$((total + n))
+	done
+	echo "$total"
+}
+
 RESULTS=$DISTX_TMP/results.txt
 : > "$RESULTS"
 chmod 666 "$RESULTS"
@@ -119,14 +129,22 @@ for run in $(seq 1 "$RUNS"); do
 		for v in $VARIANTS; do
 			opts=""
 			[ "$v" = distx_nowait ] && opts="-c distx.second_phase_wait=off"
+			syncs0=$(wal_syncs)
+			cpu0=$(cpu_busy)
 			out=$(as_pg env PGOPTIONS="$opts" pgbench -n -h 127.0.0.1 -p "$P0" -U postgres -c "$c" -j "$c" \
 				-T "$SECONDS_PER_RUN" -f "$S/$v.sql" postgres 2>&1)
+			cpu1=$(cpu_busy)
+			syncs1=$(wal_syncs)
 			tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out")
 			lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$out")
 			fail=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
-			[ -n "$tps" ] || { say "$out"; die "pgbench $v failed"; }
-			echo "$v $c $tps $lat ${fail:-0}" >> "$RESULTS"
-			say "   run $run: $v, $c clients: $tps tps, $lat ms"
+			xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+			[ -n "$tps" ] && [ -n "$xacts" ] && [ "$xacts" -gt 0 ] || { say "$out"; die "pgbench $v failed"; }
+			# CPU (all cores, kernel included) and WAL flushes (all three servers) per transaction
+			cpu_ms=$(cpu_ms_per "$cpu0" "$cpu1" "$xacts")
+			syncs=$(awk -v a="$syncs0" -v b="$syncs1" -v n="$xacts" 'BEGIN { printf "%.2f", (b - a) / n }')
+			echo "$v $c $tps $lat ${fail:-0} $cpu_ms $syncs" >> "$RESULTS"
+			say "   run $run: $v, $c clients: $tps tps, $lat ms, $cpu_ms ms CPU and $syncs WAL flushes per transaction"
 		done
 	done
 done
@@ -144,16 +162,17 @@ import sys, statistics, collections
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 clients = sys.argv[2].split()
 variants = sys.argv[3].split()
-d = collections.defaultdict(lambda: ([], []))
-for v, c, tps, lat, fail in rows:
-    d[(v, c)][0].append(float(tps)); d[(v, c)][1].append(float(lat))
-print("| variant | clients | tps (median) | latency ms (median) | tps / fdw | tps / fdw_par | latency / fdw |")
-print("|---|---|---|---|---|---|---|")
+d = collections.defaultdict(lambda: ([], [], [], []))
+for v, c, tps, lat, fail, cpu, syncs in rows:
+    for i, x in enumerate((tps, lat, cpu, syncs)):
+        d[(v, c)][i].append(float(x))
+print("| variant | clients | tps (median) | latency ms (median) | tps / fdw | tps / fdw_par | latency / fdw | CPU ms / xact | WAL flushes / xact |")
+print("|---|---|---|---|---|---|---|---|---|")
 for c in clients:
-    med = {v: (statistics.median(d[(v, c)][0]), statistics.median(d[(v, c)][1])) for v in variants if d[(v, c)][0]}
+    med = {v: [statistics.median(x) for x in d[(v, c)]] for v in variants if d[(v, c)][0]}
     for v in variants:
         if v not in med: continue
-        t, l = med[v]
-        r = lambda k, i: ("%.2f" % ((t if i == 0 else l) / med[k][i])) if k in med else "-"
-        print("| %s | %s | %.0f | %.2f | %s | %s | %s |" % (v, c, t, l, r("fdw", 0), r("fdw_par", 0), r("fdw", 1)))
+        t, l, cpu, syncs = med[v]
+        r = lambda k, i: ("%.2f" % (med[v][i] / med[k][i])) if k in med else "-"
+        print("| %s | %s | %.0f | %.2f | %s | %s | %s | %.3f | %.2f |" % (v, c, t, l, r("fdw", 0), r("fdw_par", 0), r("fdw", 1), cpu, syncs))
 PY

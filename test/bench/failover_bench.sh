@@ -217,14 +217,18 @@ SQL
 		local r where
 		for r in 1 2 3; do
 			for where in single leader follower; do
-				local port=${PORT[single]} out tps lat
+				local port=${PORT[single]} out tps lat cpu0 cpu1 xacts
 				[ "$where" = leader ] && port=$lp
 				[ "$where" = follower ] && port=$fp
+				cpu0=$(cpu_busy)
 				out=$(as_pg pgbench -n -h 127.0.0.1 -p "$port" -U postgres -c "$c" -j "$c" \
 					-T "$SECONDS_PER_RUN" -f "$DISTX_TMP/transfer.sql" postgres 2>&1)
+				cpu1=$(cpu_busy)
 				tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
 				lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
-				printf '  2PC transfer, run %d, %-8s %d clients: %8s tps, %6s ms\n' "$r" "$where" "$c" "$tps" "$lat"
+				xacts=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+				printf '  2PC transfer, run %d, %-8s %d clients: %8s tps, %6s ms, %s ms CPU per transaction\n' \
+					"$r" "$where" "$c" "$tps" "$lat" "$(cpu_ms_per "$cpu0" "$cpu1" "${xacts:-0}")"
 			done
 		done
 	done
@@ -232,12 +236,16 @@ SQL
 		for where in leader follower; do
 			local port=$lp
 			[ "$where" = follower ] && port=$fp
-			local out tps lat
+			local out tps lat cpu0 cpu1 xacts
+			cpu0=$(cpu_busy)
 			out=$(as_pg pgbench -n -h 127.0.0.1 -p "$port" -U postgres -c "$c" -j "$c" \
 				-T "$SECONDS_PER_RUN" -f "$DISTX_TMP/decide.sql" postgres 2>&1)
+			cpu1=$(cpu_busy)
 			tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
 			lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
-			printf '  decisions on the %-8s %d clients: %8s per second, %6s ms each\n' "$where" "$c" "$tps" "$lat"
+			xacts=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+			printf '  decisions on the %-8s %d clients: %8s per second, %6s ms each, %s ms CPU each\n' \
+				"$where" "$c" "$tps" "$lat" "$(cpu_ms_per "$cpu0" "$cpu1" "${xacts:-0}")"
 		done
 	done
 
