@@ -113,6 +113,12 @@ AS 'MODULE_PATHNAME', 'distx_cluster_leave'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION distx._cluster_leave(bigint, bigint) FROM PUBLIC;
 
+CREATE FUNCTION distx._cluster_quiesce(hold_ms integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'distx_cluster_quiesce'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION distx._cluster_quiesce(integer) FROM PUBLIC;
+
 CREATE FUNCTION distx._raft_deliver(cluster_id bigint, from_id bigint,
 	from_name text, batch bytea)
 RETURNS bigint

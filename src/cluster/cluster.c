@@ -34,6 +34,7 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
+#include "executor/spi.h"
 #include "funcapi.h"
 #include "libpq-fe.h"
 #include "libpq/libpq-be-fe-helpers.h"
@@ -57,6 +58,8 @@
 #include "cluster/saga_state.h"
 #include "remote/connection.h"
 #include "remote/node.h"
+#include "txn/recovery.h"
+#include "txn/txn.h"
 
 PG_FUNCTION_INFO_V1(distx_cluster_init);
 PG_FUNCTION_INFO_V1(distx_cluster_add_node);
@@ -70,6 +73,7 @@ PG_FUNCTION_INFO_V1(distx_raft_propose);
 PG_FUNCTION_INFO_V1(distx_cluster_decide);
 PG_FUNCTION_INFO_V1(distx_cluster_forget);
 PG_FUNCTION_INFO_V1(distx_cluster_leave);
+PG_FUNCTION_INFO_V1(distx_cluster_quiesce);
 
 ClusterShared *cluster_shared = NULL;
 
@@ -700,20 +704,68 @@ remote_value(PGconn *conn, const char *servername, const char *sql,
 	res = PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		char	   *msg = pchomp(PQresultErrorMessage(res));
-		char	   *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		int			code = state ? MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])
 			: ERRCODE_CONNECTION_FAILURE;
+		char	   *msg = primary ? pstrdup(primary) : pchomp(PQerrorMessage(conn));
+		char	   *d = detail ? pstrdup(detail) : NULL;
+		char	   *h = hint ? pstrdup(hint) : NULL;
 
 		PQclear(res);
 		ereport(ERROR,
 				(errcode(code),
-				 errmsg("distx node \"%s\": %s", servername, msg)));
+				 errmsg("distx node \"%s\": %s", servername, msg),
+				 d ? errdetail_internal("%s", d) : 0,
+				 h ? errhint("%s", h) : 0));
 	}
 	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
 		v = pstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return v;
+}
+
+/*
+ * How long a node's two-phase commits stay paused for a membership change
+ * at most (distx._cluster_quiesce), should the change never say it is
+ * done: its waits and proposals each take at most the proposal timeout.
+ */
+static int
+quiesce_hold_ms(void)
+{
+	return 4 * distx_raft_proposal_timeout;
+}
+
+/* pause a node's two-phase commits and wait for its own (see below) */
+static void
+remote_quiesce(PGconn *conn, const char *servername)
+{
+	char		hold[16];
+	const char *values[1];
+
+	snprintf(hold, sizeof(hold), "%d", quiesce_hold_ms());
+	values[0] = hold;
+	(void) remote_value(conn, servername, "SELECT distx._cluster_quiesce($1)::text",
+						1, values);
+}
+
+/*
+ * Resume them; never raises an error (the pause ends by itself anyway).
+ * Quiet while an error is being handled.
+ */
+static void
+remote_unquiesce(PGconn *conn, const char *servername, bool quiet)
+{
+	PGresult   *res = PQexec(conn, "SELECT distx._cluster_quiesce(0)");
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && !quiet)
+		ereport(WARNING,
+				(errmsg("could not resume distributed transactions on distx node \"%s\": %s",
+						servername, pchomp(PQresultErrorMessage(res))),
+				 errhint("They resume by themselves within %d ms.", quiesce_hold_ms())));
+	PQclear(res);
 }
 
 typedef struct WhoAmI
@@ -1169,6 +1221,12 @@ cluster_decide(const char *origin, uint64 xid, bool commit, bool conditional,
 						out.rc == PROPOSAL_LOST ? "lost in a change of leader" : out.errmsg)));
 	if (out.result != DECISION_COMMIT && out.result != DECISION_ABORT)
 		elog(ERROR, "unexpected result " INT64_FORMAT " of a decision", out.result);
+
+	/* this server must apply it before it may leave (cluster_quiesce) */
+	LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
+	if (out.index > cluster_shared->own_decided)
+		cluster_shared->own_decided = out.index;
+	LWLockRelease(cluster_shared->lock);
 	return (int) out.result;
 }
 
@@ -1311,6 +1369,7 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 	PGconn	   *volatile conn;
 	WhoAmI		w;
 	volatile int64 node_id = 0;
+	volatile bool quiesced = false;
 	uint8	   *entry;
 	uint32		len;
 	ProposalOutcome out;
@@ -1332,6 +1391,7 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 		char		a[32],
 					b[32];
 		const char *values[3];
+		StatusCopy *now;
 
 		remote_whoami(conn, server, &w);
 		if (w.token == cluster_shared->instance_token &&
@@ -1346,6 +1406,18 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 					 errmsg("distx node \"%s\" is a member of another cluster (%llu)",
 							server, (unsigned long long) w.cluster_id),
 					 errhint("A node leaves its cluster only by being removed; a fresh server can be added.")));
+
+		/*
+		 * A server that joins must have none of its own distributed
+		 * transactions in doubt, and start none until it is a member: the
+		 * cluster's coordinator takes over the gids of its origin and would
+		 * not know its single-node decisions.
+		 */
+		if (w.node_id == 0)
+		{
+			remote_quiesce(conn, server);
+			quiesced = true;
+		}
 
 		/* its id in the replicated state (the same one again on a retry) */
 		entry = cluster_encode_node_add(server, w.system_id, w.node_id == 0, &len);
@@ -1369,21 +1441,29 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 			(void) remote_value(conn, server,
 								"SELECT distx._cluster_join($1, $2, $3)", 3, values);
 		}
+
+		/* then the vote (this node has applied the NODE_ADD: it knows the name) */
+		now = status_copy();
+		if (!config_has(&now->st, (uint64) node_id))
+		{
+			cluster_propose_anywhere(PROPOSAL_CONFIG_ADD, (uint64) node_id, NULL, 0, true, &out);
+			check_outcome(&out, "the membership change");
+		}
+		pfree(now);
+		if (quiesced)
+			remote_unquiesce(conn, server, false);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		if (quiesced)
+			remote_unquiesce(conn, server, true);
 		conn_close(conn);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
-
-	/* then the vote (this node has applied the NODE_ADD: it knows the name) */
+	conn_close(conn);
 	pfree(c);
-	c = status_copy();
-	if (!config_has(&c->st, (uint64) node_id))
-	{
-		cluster_propose_anywhere(PROPOSAL_CONFIG_ADD, (uint64) node_id, NULL, 0, true, &out);
-		check_outcome(&out, "the membership change");
-	}
+
 	ereport(NOTICE,
 			(errmsg("distx node \"%s\" joined the cluster as node " INT64_FORMAT, server, node_id)));
 	PG_RETURN_INT64(node_id);
@@ -1394,7 +1474,7 @@ static void
 tell_leave(const char *server, uint64 cluster_id, uint64 id)
 {
 	DistxNode  *node = node_lookup(server, false);
-	PGconn	   *volatile conn = conn_connect(node);
+	PGconn	   *volatile conn = conn_connect_within(node, 2 * distx_raft_election_timeout);
 	char		a[32],
 				b[32];
 	const char *values[2];
@@ -1415,13 +1495,43 @@ tell_leave(const char *server, uint64 cluster_id, uint64 id)
 	PG_END_TRY();
 }
 
+/* a connection to a node, or NULL (with a NOTICE) if it cannot be reached */
+static PGconn *
+connect_if_up(const char *server, MemoryContext caller)
+{
+	DistxNode  *node = node_lookup(server, false);
+	PGconn	   *volatile conn = NULL;
+
+	PG_TRY();
+	{
+		conn = conn_connect_within(node, 2 * distx_raft_election_timeout);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(NOTICE,
+				(errmsg("distx node \"%s\" cannot be reached: it is removed without waiting for its own distributed transactions",
+						server),
+				 errdetail_internal("%s", edata->message)));
+		FreeErrorData(edata);
+		conn = NULL;
+	}
+	PG_END_TRY();
+	return conn;
+}
+
 Datum
 distx_cluster_remove_node(PG_FUNCTION_ARGS)
 {
 	char	   *server = NameStr(*PG_GETARG_NAME(0));
 	StatusCopy *c;
-	uint64		id = 0;
+	volatile uint64 id = 0;
 	ProposalOutcome out;
+	PGconn	   *qconn;
 	int			i;
 
 	MemoryContext caller = CurrentMemoryContext;
@@ -1443,8 +1553,42 @@ distx_cluster_remove_node(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot remove the last member of the cluster")));
-	cluster_propose_anywhere(PROPOSAL_CONFIG_REMOVE, id, NULL, 0, true, &out);
-	check_outcome(&out, "the membership change");
+
+	/*
+	 * A member that is up first finishes its own distributed transactions
+	 * and applies their decisions, and starts no new ones until it has
+	 * left: its recovery, single-node again, goes by the decisions it
+	 * holds.  One that cannot be reached is removed without that.
+	 */
+	qconn = connect_if_up(server, caller);
+	if (qconn != NULL)
+	{
+		PG_TRY();
+		{
+			remote_quiesce(qconn, server);
+		}
+		PG_CATCH();
+		{
+			conn_close(qconn);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	PG_TRY();
+	{
+		cluster_propose_anywhere(PROPOSAL_CONFIG_REMOVE, id, NULL, 0, true, &out);
+		check_outcome(&out, "the membership change");
+	}
+	PG_CATCH();
+	{
+		if (qconn != NULL)
+		{
+			remote_unquiesce(qconn, server, true);
+			conn_close(qconn);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 
 	/*
 	 * Tell the removed node, so that its Raft worker stops rather than try
@@ -1469,6 +1613,11 @@ distx_cluster_remove_node(PG_FUNCTION_ARGS)
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	if (qconn != NULL)
+	{
+		remote_unquiesce(qconn, server, false);
+		conn_close(qconn);
+	}
 	PG_RETURN_VOID();
 }
 
@@ -1514,6 +1663,136 @@ distx_cluster_leave(PG_FUNCTION_ARGS)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * After the pause and wait of _cluster_quiesce on a single server about to
+ * join: a recovery pass, then none of its distributed transactions may be
+ * left in doubt.  The cluster's coordinator takes over the prepared gids
+ * of a member's origin, by the cluster's decisions only: a commit decided
+ * here as a single server and not yet carried out everywhere would be
+ * rolled back.
+ */
+static void
+check_single_node_settled(void)
+{
+	RecoveryResult r;
+	int64		kept = 0;
+	bool		isnull;
+
+	(void) recovery_pass(false, &r);
+	if (r.in_doubt > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg_plural("this server has %d distributed transaction still prepared on its nodes",
+							   "this server has %d distributed transactions still prepared on its nodes",
+							   r.in_doubt, r.in_doubt),
+				 errdetail("A server joins a distx cluster only when none of its own transactions is in doubt: the cluster's coordinator would not know how it decided them."),
+				 errhint("Let distx.recover() on that server finish them (their nodes must be reachable), then add it again.")));
+	if (r.unreachable > 0)
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT count(*) FROM distx.decisions", true, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "could not count the rows of distx.decisions");
+		kept = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										   &isnull));
+		SPI_finish();
+		if (kept > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("this server cannot tell whether its distributed transactions are finished"),
+					 errdetail("%d of its nodes could not be reached, and it keeps " INT64_FORMAT " commit decisions until every node they name has been seen without their transactions.",
+							   r.unreachable, kept),
+					 errhint("Add it again once its nodes are reachable.")));
+	}
+}
+
+/*
+ * distx._cluster_quiesce(hold_ms), on a server whose membership is about to
+ * change (called by cluster_add_node and cluster_remove_node, from any
+ * member).  With hold_ms > 0: no new two-phase commit may start here for
+ * at most hold_ms (the caller lifts the pause when the change is done);
+ * then wait, at most distx.raft_proposal_timeout, until none of this
+ * server's distributed transactions is between PREPARE and its end, and
+ * - on a member (about to leave), until it has applied every decision its
+ *   own sessions proposed: it leaves holding the outcome of all of them;
+ * - on a single server (about to join), check that none of its own
+ *   transactions is in doubt (check_single_node_settled).
+ * On failure the pause is lifted and an error raised.  hold_ms = 0 lifts
+ * the pause.
+ */
+Datum
+distx_cluster_quiesce(PG_FUNCTION_ARGS)
+{
+	int32		hold_ms = PG_GETARG_INT32(0);
+	TimestampTz deadline;
+
+	require_admin("distx._cluster_quiesce()");
+	require_worker_database();
+	if (hold_ms < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hold_ms must not be negative")));
+	if (hold_ms == 0)
+	{
+		txn_quiesce_end();
+		PG_RETURN_VOID();
+	}
+
+	txn_quiesce_begin(hold_ms);
+	PG_TRY();
+	{
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   distx_raft_proposal_timeout);
+		for (;;)
+		{
+			int			in_flight = txn_two_phase_in_flight();
+			uint64		need = 0;
+			uint64		applied = 0;
+
+			if (cluster_is_member())
+			{
+				LWLockAcquire(cluster_shared->lock, LW_SHARED);
+				need = cluster_shared->own_decided;
+				applied = cluster_shared->applied;
+				LWLockRelease(cluster_shared->lock);
+			}
+			if (in_flight == 0 && applied >= need)
+				break;
+			if (GetCurrentTimestamp() >= deadline)
+			{
+				if (in_flight > 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_IN_USE),
+							 errmsg_plural("this server still has %d distributed transaction in flight",
+										   "this server still has %d distributed transactions in flight",
+										   in_flight, in_flight),
+							 errdetail("Its membership of the distx cluster changes only when none of its distributed transactions is between PREPARE and its end."),
+							 errhint("Try again when they are done (distx.transactions on that server lists them).")));
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("this server has not yet applied the decisions of its own distributed transactions"),
+						 errdetail("It has applied the cluster's log up to index %llu; its sessions' decisions go up to index %llu.",
+								   (unsigned long long) applied, (unsigned long long) need),
+						 errhint("Try again when it has caught up (see distx.raft_status on that server).")));
+			}
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 10, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (!cluster_is_member())
+			check_single_node_settled();
+	}
+	PG_CATCH();
+	{
+		txn_quiesce_end();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	PG_RETURN_VOID();
 }
 

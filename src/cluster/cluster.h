@@ -136,6 +136,8 @@ typedef struct ClusterShared
 	int			tick_ms;		/* the worker's tick */
 	uint64		acting_term;	/* see cluster_acting_term() */
 	uint64		applied;		/* applied index (of the tables) */
+	uint64		own_decided;	/* the last index of a decision proposed
+								 * by a session of this server */
 	int			nmembers;
 	ClusterMember members[CLUSTER_MAX_MEMBERS];
 	int			npeers;

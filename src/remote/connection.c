@@ -101,14 +101,101 @@ conn_cache_init(void)
 PGconn *
 conn_connect(DistxNode *node)
 {
+	return conn_connect_within(node, 0);
+}
+
+/*
+ * libpqsrv_connect_params(), but giving up after timeout_ms: *timed_out
+ * says so, and the connection is closed and NULL returned.
+ */
+static PGconn *
+connect_bounded(const char **keywords, const char **values, int timeout_ms,
+				bool *timed_out)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	PGconn	   *volatile conn;
+
+	*timed_out = false;
+	libpqsrv_connect_prepare();
+	conn = PQconnectStartParams(keywords, values, false);
+	if (conn == NULL)
+	{
+		ReleaseExternalFD();
+		return NULL;
+	}
+	if (PQstatus(conn) == CONNECTION_BAD)
+		return conn;
+
+	PG_TRY();
+	{
+		PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+
+		while (status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED)
+		{
+			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			int			io = status == PGRES_POLLING_READING ?
+				WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+			int			rc;
+
+			if (left <= 0)
+			{
+				*timed_out = true;
+				break;
+			}
+			rc = WaitLatchOrSocket(MyLatch,
+								   WL_EXIT_ON_PM_DEATH | WL_LATCH_SET | WL_TIMEOUT | io,
+								   PQsocket(conn), left, PG_WAIT_EXTENSION);
+			if (rc & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+			if (rc & io)
+				status = PQconnectPoll(conn);
+		}
+	}
+	PG_CATCH();
+	{
+		libpqsrv_disconnect(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	if (*timed_out)
+	{
+		libpqsrv_disconnect(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/*
+ * conn_connect() that gives up after timeout_ms (0: waits as long as the
+ * node takes, like libpq without connect_timeout; cancel still works).
+ */
+PGconn *
+conn_connect_within(DistxNode *node, int timeout_ms)
+{
 	const char **keywords;
 	const char **values;
 	PGconn	   *conn;
+	bool		timed_out = false;
 
 	node_conn_params(node, &keywords, &values);
 	health_circuit_admit(node->serverid, node->servername);
 
-	conn = libpqsrv_connect_params(keywords, values, false, PG_WAIT_EXTENSION);
+	if (timeout_ms > 0)
+		conn = connect_bounded(keywords, values, timeout_ms, &timed_out);
+	else
+		conn = libpqsrv_connect_params(keywords, values, false, PG_WAIT_EXTENSION);
+	if (timed_out)
+	{
+		health_report_failure(node->serverid, "timeout while connecting");
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to distx node \"%s\"", node->servername),
+				 errdetail("The node did not answer within %d ms.", timeout_ms)));
+	}
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
 		char	   *msg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");

@@ -87,6 +87,7 @@ extern void conn_collect_pending(DistxConn *c);
 
 /* a plain connection, outside the cache (recovery uses these) */
 extern PGconn *conn_connect(DistxNode *node);
+extern PGconn *conn_connect_within(DistxNode *node, int timeout_ms);
 extern void conn_close(PGconn *conn);
 
 #endif							/* DISTX_CONNECTION_H */

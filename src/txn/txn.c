@@ -62,6 +62,7 @@ typedef struct TxnShared
 {
 	slock_t		mutex;
 	int			nslots;
+	TimestampTz quiesce_until;	/* no new two-phase commit before this */
 	InflightTxn slots[FLEXIBLE_ARRAY_MEMBER];
 } TxnShared;
 
@@ -123,18 +124,14 @@ my_slot(void)
 	return &txn_shared->slots[MyBackendId];
 }
 
+/* with txn_shared->mutex held */
 static void
-inflight_set_state(InflightState state, uint64 fxid)
+slot_set_state(InflightTxn *s, InflightState state, uint64 fxid, TimestampTz now)
 {
-	InflightTxn *s = my_slot();
-
-	if (s == NULL)
-		return;
-	SpinLockAcquire(&txn_shared->mutex);
 	if (s->state == INFLIGHT_NONE || s->pid != MyProcPid)
 	{
 		s->pid = MyProcPid;
-		s->started_at = GetCurrentTimestamp();
+		s->started_at = now;
 		s->nparticipants = 0;
 		s->fxid = 0;
 	}
@@ -147,7 +144,92 @@ inflight_set_state(InflightState state, uint64 fxid)
 		s->nparticipants = 0;
 		s->fxid = 0;
 	}
+}
+
+static void
+inflight_set_state(InflightState state, uint64 fxid)
+{
+	InflightTxn *s = my_slot();
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (s == NULL)
+		return;
+	SpinLockAcquire(&txn_shared->mutex);
+	slot_set_state(s, state, fxid, now);
 	SpinLockRelease(&txn_shared->mutex);
+}
+
+/*
+ * Enter the two-phase commit (INFLIGHT_PREPARING), unless a change of the
+ * distx cluster's membership that involves this server has paused them
+ * (txn_quiesce_begin).  Checked and entered under one lock, so that a
+ * quiesce either sees this transaction in flight or this transaction sees
+ * the quiesce: nothing slips between the two.
+ */
+static void
+inflight_enter_two_phase(uint64 fxid)
+{
+	InflightTxn *s = my_slot();
+	TimestampTz now = GetCurrentTimestamp();
+	bool		paused = false;
+
+	if (s == NULL)
+		return;
+	SpinLockAcquire(&txn_shared->mutex);
+	if (txn_shared->quiesce_until > now)
+		paused = true;
+	else
+		slot_set_state(s, INFLIGHT_PREPARING, fxid, now);
+	SpinLockRelease(&txn_shared->mutex);
+	if (paused)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("distributed transactions are paused on this server while its distx cluster membership changes"),
+				 errdetail("A transaction that writes on more than one node cannot commit here until the change is done; nothing was prepared."),
+				 errhint("Retry the transaction in a moment.")));
+}
+
+/*
+ * Pause new two-phase commits on this server for hold_ms (a safety bound:
+ * txn_quiesce_end() lifts it when the membership change is done).
+ */
+void
+txn_quiesce_begin(int hold_ms)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), hold_ms);
+
+	SpinLockAcquire(&txn_shared->mutex);
+	txn_shared->quiesce_until = until;
+	SpinLockRelease(&txn_shared->mutex);
+}
+
+void
+txn_quiesce_end(void)
+{
+	SpinLockAcquire(&txn_shared->mutex);
+	txn_shared->quiesce_until = 0;
+	SpinLockRelease(&txn_shared->mutex);
+}
+
+/* other sessions' distributed transactions between PREPARE and their end */
+int
+txn_two_phase_in_flight(void)
+{
+	int			n = 0;
+	int			i;
+
+	SpinLockAcquire(&txn_shared->mutex);
+	for (i = 0; i < txn_shared->nslots; i++)
+	{
+		InflightTxn *s = &txn_shared->slots[i];
+
+		if (s->pid != MyProcPid &&
+			(s->state == INFLIGHT_PREPARING || s->state == INFLIGHT_PREPARED ||
+			 s->state == INFLIGHT_COMMITTING || s->state == INFLIGHT_ABORTING))
+			n++;
+	}
+	SpinLockRelease(&txn_shared->mutex);
+	return n;
 }
 
 static void
@@ -435,7 +517,7 @@ pre_commit_cluster(List *writers, List *readers, bool local_wrote)
 	if (conditional)
 		ForceSyncCommit();
 
-	inflight_set_state(INFLIGHT_PREPARING, U64FromFullTransactionId(fxid));
+	inflight_enter_two_phase(U64FromFullTransactionId(fxid));
 	txn_two_phase = true;
 	prepare_writers(writers, fxid, lsn);
 
@@ -602,7 +684,7 @@ txn_pre_commit(void)
 	state_record_commit_decision(fxid, servers, list_length(writers));
 	ForceSyncCommit();
 
-	inflight_set_state(INFLIGHT_PREPARING, U64FromFullTransactionId(fxid));
+	inflight_enter_two_phase(U64FromFullTransactionId(fxid));
 	txn_two_phase = true;
 
 	prepare_writers(writers, fxid, InvalidXLogRecPtr);

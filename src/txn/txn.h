@@ -41,4 +41,9 @@ extern void txn_shmem_init(void);
 extern void txn_note_participant(Oid serverid);
 extern int	txn_inflight_snapshot(InflightTxn **result);
 
+/* pausing new two-phase commits during a change of cluster membership */
+extern void txn_quiesce_begin(int hold_ms);
+extern void txn_quiesce_end(void);
+extern int	txn_two_phase_in_flight(void);
+
 #endif							/* DISTX_TXN_H */

@@ -82,5 +82,24 @@ is(q1($n{$_}, q{SELECT count(*) FROM distx.raft_status WHERE coordinator}),
 	$_ eq $new ? '1' : '0', "exactly the leader acts as coordinator (seen from $_)")
   foreach qw(n1 n2 n3);
 
+# --- a hung member can be removed ------------------------------------------
+
+# A member stopped with SIGSTOP accepts connections (the kernel does) but
+# never answers: removing it does not wait for it (a NOTICE and a WARNING
+# say so), and it can be added back once it runs again.
+my $hung = (grep { $_ ne $new } qw(n1 n2 n3))[0];
+signal_tree($n{$hung}, 'STOP');
+my $t1 = time();
+my ($ret, $out, $err) = $n{$new}->psql('postgres', "SELECT distx.cluster_remove_node('$hung')");
+is($ret, 0, "a hung member ($hung) is removed") or diag($err);
+like($err, qr/distx node "$hung" cannot be reached: it is removed without waiting/,
+	'without waiting for its transactions, with a NOTICE');
+note(sprintf('removed in %.2f s', time() - $t1));
+signal_tree($n{$hung}, 'CONT');
+my @rest = grep { $_ ne $hung } qw(n1 n2 n3);
+ok(defined converged($nodes, @rest), 'the other two agree');
+q1($n{$new}, "SELECT distx.cluster_add_node('$hung')");
+ok(defined converged($nodes, qw(n1 n2 n3)), 'added back, the three agree again');
+
 $n{$_}->stop foreach qw(n1 n2 n3);
 done_testing();

@@ -120,12 +120,13 @@ is(q1($n{$leader}, 'SELECT committed + rolled_back FROM distx.recover()'), '0',
 # Start a transfer on $from that stops at $point, return (handle, pid).
 sub start_stopped
 {
-	my ($from, $point, $i, $local) = @_;
+	my ($from, $point, $i, $local, $sleep_ms) = @_;
 	my $off = log_size($n{$from});
+	$sleep_ms //= 60000;
 	my $h = start_psql($n{$from}, qq{
 SET distx.fault_point = '$point';
 SET distx.fault_action = 'sleep';
-SET distx.fault_sleep = 60000;
+SET distx.fault_sleep = $sleep_ms;
 } . transfer_sql($i, $local));
 	my $pid = wait_for_fault($n{$from}, $point, $off, $h);
 	return ($h, $pid);
@@ -266,25 +267,105 @@ foreach my $name (qw(n1 n2 n3))
 		"no decision on $name made after the takeover carries the old leader's term");
 }
 
-# --- a member leaves with a decided transaction in doubt ---------------------
+# --- membership changes wait for the member's own transactions -------------
 
-# T7 is decided in Raft on follower F (and applied there), then F is removed
-# from the cluster and the rest of the cluster is stopped: F, now a single
-# server, finishes T7 by the cluster's decision it kept.
-ok(defined converged($nodes, qw(n1 n2 n3)), 'agreed before a member leaves');
+# add a node, trying again while it cannot join yet (its nodes just came back)
+sub add_when_ready
+{
+	my ($via, $name) = @_;
+	my $deadline = time() + 60;
+	while (1)
+	{
+		my ($ret, $out, $err) = $n{$via}->psql('postgres', "SELECT distx.cluster_add_node('$name')");
+		return 1 if $ret == 0;
+		if (time() > $deadline)
+		{
+			diag("cluster_add_node('$name'): $err");
+			return 0;
+		}
+		usleep(300_000);
+	}
+}
+
+ok(defined converged($nodes, qw(n1 n2 n3)), 'agreed before the membership changes');
 $leader = wait_leader($nodes, undef, qw(n1 n2 n3));
 @followers = grep { $_ ne $leader } qw(n1 n2 n3);
 my $gone = $followers[0];
+
+# while a membership change pauses them, a node's two-phase commits are
+# refused before anything is prepared; one-phase ones go on
+q1($n{$gone}, 'SELECT distx._cluster_quiesce(60000)');
+$id++;
+like(psql_error($n{$gone}, 'postgres', transfer_sql($id, 0)),
+	qr/55000: distributed transactions are paused on this server while its distx cluster membership changes/,
+	'a paused member refuses a new two-phase commit');
+is(remote_outcome($id), '0 0', 'and nothing of it was committed or left prepared');
+is(distx_prepared_count($p1) + distx_prepared_count($p2), 0, 'nothing prepared');
+q1($n{$gone}, qq{SELECT distx.exec('p1', 'INSERT INTO t VALUES (\$1)', '$id')});
+is(remote_outcome($id), '1 0', 'a transaction with one writer still commits (no PREPARE)');
+q1($n{$gone}, 'SELECT distx._cluster_quiesce(0)');
+$id++;
+q1($n{$gone}, transfer_sql($id, 0));
+is(remote_outcome($id), '1 1', 'once resumed, two-phase commits work again');
+
+# T7 is decided in Raft on follower F and stopped for 3 s before its
+# COMMIT PREPAREDs.  Removing F waits for it: when the removal returns, T7
+# is committed on both nodes and nothing is left prepared.
 my $t7 = ++$id;
-my ($h7) = start_stopped($gone, 'after_decision', $t7, 0);
+my ($h7) = start_stopped($gone, 'after_decision', $t7, 0, 3000);
+q1($n{$leader}, "SELECT distx.cluster_remove_node('$gone')");
+is(remote_outcome($t7) . ' ' . (distx_prepared_count($p1) + distx_prepared_count($p2)), '1 1 0',
+	'the removal of a member waits for its transaction in flight');
+my ($rc7) = finish_psql($h7);
+is($rc7, 0, 'whose session reports its commit');
+ok($n{$gone}->poll_query_until('postgres', 'SELECT count(*) = 0 FROM distx.raft_status'),
+	"$gone is no member any more");
+$id++;
+q1($n{$gone}, transfer_sql($id, 0));
+is(remote_outcome($id), '1 1', 'the removed member runs two-phase commits as a single server');
+
+# T8: as a single server, F decides a transaction whose COMMIT PREPARED
+# cannot reach p2 (down).  F cannot join while that is in doubt; once p2 is
+# back, joining finishes it first.
+my $t8 = ++$id;
+my ($h8) = start_stopped($gone, 'after_decision', $t8, 0, 2000);
+$p2->stop('immediate');
+my ($rc8, $out8, $err8) = finish_psql($h8);
+is($rc8, 0, 'T8 commits while p2 is down');
+like($err8, qr/committed but not yet on node "p2"|could not send COMMIT PREPARED/,
+	'with a warning about p2');
+like(psql_error($n{$leader}, 'postgres', "SELECT distx.cluster_add_node('$gone')"),
+	qr/55000: distx node "$gone": this server cannot tell whether its distributed transactions are finished/,
+	'a server with a decided transaction still in doubt cannot join');
+is(q1($n{$gone}, 'SELECT count(*) FROM distx.raft_status'), '0', 'it stays a single server');
+$p2->start;
+wait_accepting($p2);
+ok(add_when_ready($leader, $gone), 'once p2 is back, it joins');
+is(remote_outcome($t8), '1 1', 'joining finished T8 by its own decision first: committed on both nodes');
+ok(defined converged($nodes, qw(n1 n2 n3)), "$gone is a member again");
+
+# T9 is decided in Raft on F; p2 is down, so it stays in doubt there.  F
+# leaves (nothing in flight: the session is over) holding that decision;
+# with the rest of the cluster stopped, F on its own finishes T9 by it.
+$leader = wait_leader($nodes, undef, qw(n1 n2 n3));
+@followers = grep { $_ ne $leader } qw(n1 n2 n3);
+$gone = $followers[0];
+my $t9 = ++$id;
+my ($h9) = start_stopped($gone, 'after_decision', $t9, 0, 2000);
+$p2->stop('immediate');
+my ($rc9) = finish_psql($h9);
+is($rc9, 0, 'T9 commits while p2 is down');
 q1($n{$leader}, "SELECT distx.cluster_remove_node('$gone')");
 ok($n{$gone}->poll_query_until('postgres', 'SELECT count(*) = 0 FROM distx.raft_status'),
 	"$gone is no member any more");
 signal_tree($n{$_}, 'STOP') foreach ($leader, $followers[1]);
+$p2->start;
+wait_accepting($p2);
 ok(wait_no_distx_prepared($p1, $p2), "$gone, on its own, finishes the transaction it decided in the cluster");
-is(remote_outcome($t7), '1 1', 'by that decision: committed on both nodes');
+is(remote_outcome($t9), '1 1', 'by that decision: committed on both nodes');
 signal_tree($n{$_}, 'CONT') foreach ($leader, $followers[1]);
-finish_psql($h7);
+ok(add_when_ready($leader, $gone), "$gone joins again");
+ok(defined converged($nodes, qw(n1 n2 n3)), "$gone is a member again");
 
 # --- after all this ----------------------------------------------------------
 

@@ -129,8 +129,6 @@ foreach my $i (0 .. $#names)
 	my $cmd = qq{
 for c in \$(seq 0 599); do
 	[ -e '$stopfile' ] && break
-	while [ -e '$dir/hold_$i' ]; do touch '$dir/held_$i'; sleep 0.1; done
-	rm -f '$dir/held_$i'
 	PGAPPNAME=bank_load psql -X -q -h '@{[$node->host]}' -p @{[$node->port]} -d postgres -f '$chunks/'\$c.sql >> '$log' 2>> '$dir/errors_$i.log'
 	sleep 0.05
 done};
@@ -141,6 +139,26 @@ done};
 # the faults, until the time is up
 # ---------------------------------------------------------------------------
 sub pause { usleep(int($_[0] * 1_000_000)); }
+
+# run $sql on $node until it succeeds (for 60 s at most): a membership
+# change may have to wait for a moment when no transaction is in flight
+sub retry_sql
+{
+	my ($node, $sql) = @_;
+	my $deadline = time() + 60;
+	while (1)
+	{
+		my ($ret, $out, $err) = $node->psql('postgres', $sql);
+		return 1 if $ret == 0;
+		if (time() > $deadline)
+		{
+			diag("$sql: $err");
+			return 0;
+		}
+		note("$sql failed, trying again: $err");
+		usleep(500_000);
+	}
+}
 
 sub current_leader
 {
@@ -188,23 +206,19 @@ my @actions = (
 		kill9_backend_and_wait($n{$v}, $pid);
 	},
 	sub {
-		# a member leaves and comes back while the others run transfers
-		# (its own sessions pause: see the README on membership changes)
+		# a member leaves and comes back while transfers run through all
+		# three, itself included: the change waits for its transactions in
+		# flight and pauses its new ones; in between it runs them as a
+		# single server, and joins only once none of those is in doubt
 		my $l = current_leader();
 		my @f = grep { $_ ne $l } @names;
 		my $k = int(rand(@f));
 		my $v = $f[$k];
-		my ($i) = grep { $names[$_] eq $v } 0 .. $#names;
-		open(my $h, '>', "$dir/hold_$i") or die;
-		close $h;
-		my $deadline = time() + 30;
-		usleep(50_000) until -e "$dir/held_$i" || time() > $deadline;
 		note "removing member $v, then adding it back";
-		q1($n{$l}, "SELECT distx.cluster_remove_node('$v')");
-		$deadline = time() + 30;
+		ok(retry_sql($n{$l}, "SELECT distx.cluster_remove_node('$v')"), "$v is removed");
+		my $deadline = time() + 30;
 		usleep(100_000) until q1($n{$v}, 'SELECT count(*) FROM distx.raft_status') eq '0' || time() > $deadline;
-		q1($n{ $f[1 - $k] }, "SELECT distx.cluster_add_node('$v')");
-		unlink "$dir/hold_$i";
+		ok(retry_sql($n{ $f[1 - $k] }, "SELECT distx.cluster_add_node('$v')"), "$v is added back");
 	},
 	sub {
 		note "kill -9 of participant p2, down 1 s";
