@@ -701,7 +701,8 @@ remote_value(PGconn *conn, const char *servername, const char *sql,
 	PGresult   *res;
 	char	   *v = NULL;
 
-	res = PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, 0);
+	res = libpqsrv_exec_params(conn, sql, nparams, NULL, values, NULL, NULL, 0,
+							   PG_WAIT_EXTENSION);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -752,8 +753,9 @@ remote_quiesce(PGconn *conn, const char *servername)
 }
 
 /*
- * Resume them; never raises an error (the pause ends by itself anyway).
- * Quiet while an error is being handled.
+ * Resume them; never raises an error (the pause ends by itself anyway), so
+ * it also serves while an error is being handled, quietly then.  A short
+ * statement that does not wait on the node, hence plain PQexec.
  */
 static void
 remote_unquiesce(PGconn *conn, const char *servername, bool quiet)
