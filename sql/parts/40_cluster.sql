@@ -113,11 +113,11 @@ AS 'MODULE_PATHNAME', 'distx_cluster_leave'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION distx._cluster_leave(bigint, bigint) FROM PUBLIC;
 
-CREATE FUNCTION distx._cluster_quiesce(hold_ms integer)
+CREATE FUNCTION distx._cluster_quiesce(hold_ms integer, min_applied bigint DEFAULT 0)
 RETURNS void
 AS 'MODULE_PATHNAME', 'distx_cluster_quiesce'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
-REVOKE ALL ON FUNCTION distx._cluster_quiesce(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION distx._cluster_quiesce(integer, bigint) FROM PUBLIC;
 
 CREATE FUNCTION distx._raft_deliver(cluster_id bigint, from_id bigint,
 	from_name text, batch bytea)

@@ -571,6 +571,15 @@ cluster_propose(int kind, uint64 arg, const void *data, uint32 len,
  * ------------------------------------------------------------------
  */
 
+/* a new membership: indexes of an earlier cluster's log mean nothing */
+static void
+reset_own_decided(void)
+{
+	LWLockAcquire(cluster_shared->lock, LW_EXCLUSIVE);
+	cluster_shared->own_decided = 0;
+	LWLockRelease(cluster_shared->lock);
+}
+
 static void
 require_admin(const char *what)
 {
@@ -739,17 +748,24 @@ quiesce_hold_ms(void)
 	return 4 * distx_raft_proposal_timeout;
 }
 
-/* pause a node's two-phase commits and wait for its own (see below) */
+/*
+ * Pause a node's two-phase commits and wait for its own (see
+ * distx_cluster_quiesce); a member also until it has applied the log up to
+ * min_applied.
+ */
 static void
-remote_quiesce(PGconn *conn, const char *servername)
+remote_quiesce(PGconn *conn, const char *servername, uint64 min_applied)
 {
 	char		hold[16];
-	const char *values[1];
+	char		applied[32];
+	const char *values[2];
 
 	snprintf(hold, sizeof(hold), "%d", quiesce_hold_ms());
+	snprintf(applied, sizeof(applied), INT64_FORMAT, (int64) min_applied);
 	values[0] = hold;
-	(void) remote_value(conn, servername, "SELECT distx._cluster_quiesce($1)::text",
-						1, values);
+	values[1] = applied;
+	(void) remote_value(conn, servername, "SELECT distx._cluster_quiesce($1, $2)::text",
+						2, values);
 }
 
 /*
@@ -939,6 +955,7 @@ distx_cluster_init(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate a random cluster id")));
+	reset_own_decided();
 	id.cluster_id &= UINT64CONST(0x7FFFFFFFFFFFFFFF);
 	if (id.cluster_id == 0)
 		id.cluster_id = 1;
@@ -1417,7 +1434,7 @@ distx_cluster_add_node(PG_FUNCTION_ARGS)
 		 */
 		if (w.node_id == 0)
 		{
-			remote_quiesce(conn, server);
+			remote_quiesce(conn, server, 0);
 			quiesced = true;
 		}
 
@@ -1567,7 +1584,7 @@ distx_cluster_remove_node(PG_FUNCTION_ARGS)
 	{
 		PG_TRY();
 		{
-			remote_quiesce(qconn, server);
+			remote_quiesce(qconn, server, c->st.commit);
 		}
 		PG_CATCH();
 		{
@@ -1713,14 +1730,17 @@ check_single_node_settled(void)
 }
 
 /*
- * distx._cluster_quiesce(hold_ms), on a server whose membership is about to
- * change (called by cluster_add_node and cluster_remove_node, from any
- * member).  With hold_ms > 0: no new two-phase commit may start here for
- * at most hold_ms (the caller lifts the pause when the change is done);
- * then wait, at most distx.raft_proposal_timeout, until none of this
- * server's distributed transactions is between PREPARE and its end, and
+ * distx._cluster_quiesce(hold_ms, min_applied), on a server whose
+ * membership is about to change (called by cluster_add_node and
+ * cluster_remove_node, from any member).  With hold_ms > 0: no new
+ * two-phase commit may start here for at most hold_ms (the caller lifts the
+ * pause when the change is done); then wait, at most
+ * distx.raft_proposal_timeout, until none of this server's distributed
+ * transactions is between PREPARE and its end, and
  * - on a member (about to leave), until it has applied every decision its
- *   own sessions proposed: it leaves holding the outcome of all of them;
+ *   own sessions proposed, and the log up to min_applied (the commit index
+ *   the caller knows, which covers decisions of sessions that ran here
+ *   before a restart): it leaves holding the outcome of all of them;
  * - on a single server (about to join), check that none of its own
  *   transactions is in doubt (check_single_node_settled).
  * On failure the pause is lifted and an error raised.  hold_ms = 0 lifts
@@ -1730,6 +1750,7 @@ Datum
 distx_cluster_quiesce(PG_FUNCTION_ARGS)
 {
 	int32		hold_ms = PG_GETARG_INT32(0);
+	int64		min_applied = PG_GETARG_INT64(1);
 	TimestampTz deadline;
 
 	require_admin("distx._cluster_quiesce()");
@@ -1758,7 +1779,7 @@ distx_cluster_quiesce(PG_FUNCTION_ARGS)
 			if (cluster_is_member())
 			{
 				LWLockAcquire(cluster_shared->lock, LW_SHARED);
-				need = cluster_shared->own_decided;
+				need = Max(cluster_shared->own_decided, (uint64) Max(min_applied, 0));
 				applied = cluster_shared->applied;
 				LWLockRelease(cluster_shared->lock);
 			}
@@ -1777,9 +1798,9 @@ distx_cluster_quiesce(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_IN_USE),
 						 errmsg("this server has not yet applied the decisions of its own distributed transactions"),
-						 errdetail("It has applied the cluster's log up to index %llu; its sessions' decisions go up to index %llu.",
+						 errdetail("It has applied the cluster's log up to index %llu, and must up to index %llu.",
 								   (unsigned long long) applied, (unsigned long long) need),
-						 errhint("Try again when it has caught up (see distx.raft_status on that server).")));
+						 errhint("Try again when it has caught up (see distx.raft_status on that server); a member that cannot catch up can be removed once its server is stopped.")));
 			}
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 10, PG_WAIT_EXTENSION);
@@ -1833,6 +1854,7 @@ distx_cluster_join(PG_FUNCTION_ARGS)
 	 */
 	saga_state_check_unshared(true);
 	cluster_reset_replicated_state();
+	reset_own_decided();
 
 	memset(&id, 0, sizeof(id));
 	id.cluster_id = cluster_id;
