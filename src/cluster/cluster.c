@@ -1359,6 +1359,23 @@ config_has(const raft_status *st, uint64 id)
 	return false;
 }
 
+/*
+ * Whether node id votes in the configuration this node last published.
+ * Recovery takes over the gids of voters only: a removed member resolves
+ * its own (by the decisions it left with), whatever distx.cluster_nodes
+ * still lists.
+ */
+bool
+cluster_is_voter(uint64 id)
+{
+	bool		found;
+
+	LWLockAcquire(cluster_shared->lock, LW_SHARED);
+	found = config_has(&cluster_shared->status, id);
+	LWLockRelease(cluster_shared->lock);
+	return found;
+}
+
 static void
 check_outcome(const ProposalOutcome *out, const char *what)
 {

@@ -170,6 +170,7 @@ extern void cluster_register_worker_at_startup(void);
 
 /* whether this server is a member of a cluster */
 extern bool cluster_is_member(void);
+extern bool cluster_is_voter(uint64 id);
 
 /* the directory of the Raft files */
 extern char *cluster_dir(void);

@@ -8,7 +8,13 @@
  * leads, has applied everything committed before its term, and hears from
  * a majority):
  *
- * 1. Read the members (distx.cluster_nodes: server name, system id).
+ * 1. Read the members (distx.cluster_nodes: server name, system id).  A
+ *    removed member's row stays, and a gid of its origin is still committed
+ *    or rolled back here by a decision of the cluster, but never decided
+ *    here: once it has left it resolves its own gids (by the decisions it
+ *    left with, see _cluster_quiesce), and what it decided as a single
+ *    server since has no decision in the cluster.  Proposing abort for
+ *    those would race its own recovery.
  * 2. On every node, list the prepared distx gids whose origin is a member
  *    (gid_parse_any), with whether each was prepared longer ago than the
  *    grace period (distx.raft_election_timeout, measured by the node).
@@ -99,6 +105,7 @@ typedef struct TxEntry
 	char	  **names;
 	bool		forgettable;	/* old enough to be forgotten */
 	bool		seen;			/* a gid of it was found on a node */
+	bool		origin_left;	/* its origin is no voter any more */
 	OriginStatus status;
 } TxEntry;
 
@@ -117,6 +124,7 @@ typedef struct Member
 {
 	char	   *name;
 	uint64		sysid;
+	bool		voter;			/* in the current configuration */
 } Member;
 
 typedef struct Pass
@@ -223,13 +231,16 @@ load_state(Pass *pass)
 		tx_set_decision(tx, tup, desc, 3);
 	}
 	MemoryContextSwitchTo(spicxt);
-	if (SPI_execute("SELECT node, system_id FROM distx.cluster_nodes", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT node, system_id, node_id FROM distx.cluster_nodes", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read distx.cluster_nodes");
 	MemoryContextSwitchTo(caller);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		Member	   *m = palloc(sizeof(Member));
 
+		/* a removed member's row stays (see step 1) */
+		m->voter = cluster_is_voter(strtou64(SPI_getvalue(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 3), NULL, 10));
 		m->name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		m->sysid = strtou64(SPI_getvalue(SPI_tuptable->vals[i],
 										 SPI_tuptable->tupdesc, 2), NULL, 10);
@@ -335,9 +346,10 @@ collect_gids(PGresult *res, DistxNode *node, void *arg)
 		FullTransactionId fxid;
 		Oid			oid;
 		FoundGid   *f;
+		Member	   *m;
 
 		if (!gid_parse_any(gid, &origin, &sysid, &dboid, &fxid, &oid) ||
-			member_by_sysid(pass, sysid) == NULL)
+			(m = member_by_sysid(pass, sysid)) == NULL)
 			continue;
 		f = palloc(sizeof(FoundGid));
 		f->serverid = node->serverid;
@@ -347,6 +359,7 @@ collect_gids(PGresult *res, DistxNode *node, void *arg)
 		f->old_enough = strcmp(PQgetvalue(res, i, 1), "t") == 0;
 		f->tx = tx_get(pass, origin, U64FromFullTransactionId(fxid));
 		f->tx->seen = true;
+		f->tx->origin_left = !m->voter;
 		pass->found = lappend(pass->found, f);
 	}
 }
@@ -639,7 +652,7 @@ propose_aborts(Pass *pass)
 		Oid		   *oids;
 		const char **names;
 
-		if (tx->has_decision || !f->old_enough ||
+		if (tx->has_decision || !f->old_enough || tx->origin_left ||
 			tx->status == OS_IN_PROGRESS || tx->status == OS_UNKNOWN ||
 			tx->status == OS_UNASKED)
 			continue;
