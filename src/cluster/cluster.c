@@ -268,6 +268,8 @@ cluster_is_member(void)
 #define INBOX_SPILL_DIR		"pg_distx/inbox"
 
 static uint8 *inbox_read_spill(const char *path, uint32 *len);
+static void quiesce_here(int hold_ms, uint64 min_applied);
+static void cluster_init_here(const char *name, dxs_identity *idp);
 
 /*
  * Push one message; false when it does not fit (it is dropped: Raft
@@ -920,10 +922,6 @@ distx_cluster_init(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 	dxs_identity id;
-	char		err[DXS_ERR_LEN];
-	uint8	   *entry;
-	uint32		len;
-	ProposalOutcome out;
 
 	require_admin("distx.cluster_init()");
 	require_worker_database();
@@ -949,6 +947,34 @@ distx_cluster_init(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("node name \"%s\" is too long", name)));
+
+	/*
+	 * Like a server that joins, the founder must have none of its own
+	 * distributed transactions in doubt: from now on the cluster's
+	 * decisions govern the gids of its origin.
+	 */
+	quiesce_here(quiesce_hold_ms(), 0);
+	PG_TRY();
+	{
+		cluster_init_here(name, &id);
+	}
+	PG_FINALLY();
+	{
+		txn_quiesce_end();
+	}
+	PG_END_TRY();
+	PG_RETURN_INT64((int64) id.cluster_id);
+}
+
+/* the rest of cluster_init(), while this server's 2PC is paused */
+static void
+cluster_init_here(const char *name, dxs_identity *idp)
+{
+	dxs_identity id;
+	char		err[DXS_ERR_LEN];
+	uint8	   *entry;
+	uint32		len;
+	ProposalOutcome out;
 
 	memset(&id, 0, sizeof(id));
 	if (!pg_strong_random(&id.cluster_id, sizeof(id.cluster_id)))
@@ -980,7 +1006,7 @@ distx_cluster_init(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not record this node in the new cluster (outcome %d, id " INT64_FORMAT ")",
 						out.rc, out.result)));
-	PG_RETURN_INT64((int64) id.cluster_id);
+	*idp = id;
 }
 
 /* ------------------------------------------------------------------
@@ -1763,24 +1789,10 @@ check_single_node_settled(void)
  * On failure the pause is lifted and an error raised.  hold_ms = 0 lifts
  * the pause.
  */
-Datum
-distx_cluster_quiesce(PG_FUNCTION_ARGS)
+static void
+quiesce_here(int hold_ms, uint64 min_applied)
 {
-	int32		hold_ms = PG_GETARG_INT32(0);
-	int64		min_applied = PG_GETARG_INT64(1);
 	TimestampTz deadline;
-
-	require_admin("distx._cluster_quiesce()");
-	require_worker_database();
-	if (hold_ms < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("hold_ms must not be negative")));
-	if (hold_ms == 0)
-	{
-		txn_quiesce_end();
-		PG_RETURN_VOID();
-	}
 
 	txn_quiesce_begin(hold_ms);
 	PG_TRY();
@@ -1796,7 +1808,7 @@ distx_cluster_quiesce(PG_FUNCTION_ARGS)
 			if (cluster_is_member())
 			{
 				LWLockAcquire(cluster_shared->lock, LW_SHARED);
-				need = Max(cluster_shared->own_decided, (uint64) Max(min_applied, 0));
+				need = Max(cluster_shared->own_decided, min_applied);
 				applied = cluster_shared->applied;
 				LWLockRelease(cluster_shared->lock);
 			}
@@ -1833,6 +1845,24 @@ distx_cluster_quiesce(PG_FUNCTION_ARGS)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+}
+
+Datum
+distx_cluster_quiesce(PG_FUNCTION_ARGS)
+{
+	int32		hold_ms = PG_GETARG_INT32(0);
+	int64		min_applied = PG_GETARG_INT64(1);
+
+	require_admin("distx._cluster_quiesce()");
+	require_worker_database();
+	if (hold_ms < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hold_ms must not be negative")));
+	if (hold_ms == 0)
+		txn_quiesce_end();
+	else
+		quiesce_here(hold_ms, (uint64) Max(min_applied, 0));
 	PG_RETURN_VOID();
 }
 

@@ -34,7 +34,26 @@ foreach my $name (qw(n1 n2 n3))
 }
 $_->safe_psql('postgres', 'CREATE TABLE t (id int PRIMARY KEY)') foreach ($p1, $p2);
 
-q1($n{n1}, q{SELECT distx.cluster_init()});
+# A server founds a cluster only with none of its own transactions in
+# doubt: T0, decided on n1 as a single server, cannot reach p2 (down) for
+# its COMMIT PREPARED; cluster_init() is refused until p2 is back, and then
+# finishes T0 first, by n1's own decision.
+my $tx0 = -1;
+my ($h0) = start_stopped('n1', 'after_decision', $tx0, 0, 2000);
+$p2->stop('immediate');
+finish_psql($h0);
+like(psql_error($n{n1}, 'postgres', 'SELECT distx.cluster_init()'),
+	qr/55000: this server cannot tell whether its distributed transactions are finished/,
+	'a server with a decided transaction in doubt cannot found a cluster');
+is(q1($n{n1}, 'SELECT count(*) FROM distx.raft_status'), '0', 'it stays a single server');
+$p2->start;
+wait_accepting($p2);
+my $init_deadline = time() + 60;
+until ($n{n1}->psql('postgres', 'SELECT distx.cluster_init()') == 0 || time() > $init_deadline)
+{
+	usleep(300_000);
+}
+is(remote_outcome($tx0), '1 1', 'once p2 is back, founding the cluster finished T0 first: committed on both nodes');
 q1($n{n1}, q{SELECT distx.cluster_add_node('n2')});
 q1($n{n1}, q{SELECT distx.cluster_add_node('n3')});
 ok(defined converged($nodes, qw(n1 n2 n3)), 'three nodes agree');
