@@ -24,7 +24,7 @@ our @EXPORT = qw(
   gid_prefix_cond distx_prepared distx_prepared_count wait_no_distx_prepared
   wait_decisions_empty wait_accepting log_size
   start_psql finish_psql wait_for_fault kill9_postmaster_and_restart
-  kill9_backend_and_wait wait_crash_restart psql_error
+  kill9_backend_and_wait wait_crash_restart psql_error retry_sql
 );
 
 # A coordinator: distx preloaded, the extension created in "postgres".
@@ -289,6 +289,28 @@ sub wait_crash_restart
 
 	$node->wait_for_log(qr/all server processes terminated; reinitializing/, $off);
 	return wait_accepting($node);
+}
+
+# Run $sql on $node until it succeeds, for 60 s at most (a membership
+# change, say, may have to wait until the nodes it needs are back); returns
+# whether it did, with the last error as a diag if not.
+sub retry_sql
+{
+	my ($node, $sql) = @_;
+	my $deadline = time() + 60;
+
+	while (1)
+	{
+		my ($ret, $out, $err) = $node->psql('postgres', $sql);
+		return 1 if $ret == 0;
+		if (time() > $deadline)
+		{
+			diag("$sql: $err");
+			return 0;
+		}
+		note("$sql failed, trying again: $err");
+		usleep(300_000);
+	}
 }
 
 # Run $sql expecting an error; returns the verbose error text (with its

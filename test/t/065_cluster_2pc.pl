@@ -48,11 +48,7 @@ like(psql_error($n{n1}, 'postgres', 'SELECT distx.cluster_init()'),
 is(q1($n{n1}, 'SELECT count(*) FROM distx.raft_status'), '0', 'it stays a single server');
 $p2->start;
 wait_accepting($p2);
-my $init_deadline = time() + 60;
-until ($n{n1}->psql('postgres', 'SELECT distx.cluster_init()') == 0 || time() > $init_deadline)
-{
-	usleep(300_000);
-}
+ok(retry_sql($n{n1}, 'SELECT distx.cluster_init()'), 'once p2 is back, n1 founds the cluster');
 is(remote_outcome($tx0), '1 1', 'once p2 is back, founding the cluster finished T0 first: committed on both nodes');
 q1($n{n1}, q{SELECT distx.cluster_add_node('n2')});
 q1($n{n1}, q{SELECT distx.cluster_add_node('n3')});
@@ -290,24 +286,6 @@ foreach my $name (qw(n1 n2 n3))
 
 # --- membership changes wait for the member's own transactions -------------
 
-# add a node, trying again while it cannot join yet (its nodes just came back)
-sub add_when_ready
-{
-	my ($via, $name) = @_;
-	my $deadline = time() + 60;
-	while (1)
-	{
-		my ($ret, $out, $err) = $n{$via}->psql('postgres', "SELECT distx.cluster_add_node('$name')");
-		return 1 if $ret == 0;
-		if (time() > $deadline)
-		{
-			diag("cluster_add_node('$name'): $err");
-			return 0;
-		}
-		usleep(300_000);
-	}
-}
-
 ok(defined converged($nodes, qw(n1 n2 n3)), 'agreed before the membership changes');
 $leader = wait_leader($nodes, undef, qw(n1 n2 n3));
 @followers = grep { $_ ne $leader } qw(n1 n2 n3);
@@ -372,7 +350,7 @@ usleep(2_000_000);
 is($p2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '1',
 	'the cluster leaves the transaction of a removed member alone');
 kill('CONT', $gone_worker);
-ok(add_when_ready($leader, $gone), 'once p2 is back, it joins');
+ok(retry_sql($n{$leader}, "SELECT distx.cluster_add_node('$gone')"), 'once p2 is back, it joins');
 is(remote_outcome($t8), '1 1', 'joining finished T8 by its own decision first: committed on both nodes');
 ok(defined converged($nodes, qw(n1 n2 n3)), "$gone is a member again");
 
@@ -396,7 +374,7 @@ wait_accepting($p2);
 ok(wait_no_distx_prepared($p1, $p2), "$gone, on its own, finishes the transaction it decided in the cluster");
 is(remote_outcome($t9), '1 1', 'by that decision: committed on both nodes');
 signal_tree($n{$_}, 'CONT') foreach ($leader, $followers[1]);
-ok(add_when_ready($leader, $gone), "$gone joins again");
+ok(retry_sql($n{$leader}, "SELECT distx.cluster_add_node('$gone')"), "$gone joins again");
 ok(defined converged($nodes, qw(n1 n2 n3)), "$gone is a member again");
 
 # --- after all this ----------------------------------------------------------

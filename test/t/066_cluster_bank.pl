@@ -140,26 +140,6 @@ done};
 # ---------------------------------------------------------------------------
 sub pause { usleep(int($_[0] * 1_000_000)); }
 
-# run $sql on $node until it succeeds (for 60 s at most): a membership
-# change may have to wait for a moment when no transaction is in flight
-sub retry_sql
-{
-	my ($node, $sql) = @_;
-	my $deadline = time() + 60;
-	while (1)
-	{
-		my ($ret, $out, $err) = $node->psql('postgres', $sql);
-		return 1 if $ret == 0;
-		if (time() > $deadline)
-		{
-			diag("$sql: $err");
-			return 0;
-		}
-		note("$sql failed, trying again: $err");
-		usleep(500_000);
-	}
-}
-
 sub current_leader
 {
 	my $l = wait_leader($nodes, undef, @names);
